@@ -1,0 +1,45 @@
+"""Account validation per chain family, and CAIP-10 account ids."""
+
+from __future__ import annotations
+
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from solders.pubkey import Pubkey
+
+
+class AddressError(ValueError):
+    """An address that is not valid for its chain family; the message says why."""
+
+
+def normalize_address(family: str, value: str, *, require_checksum: bool = True) -> str:
+    """Return the canonical spelling of `value` on `family` ("evm" or "solana").
+
+    EVM addresses must be EIP-55 checksummed; with `require_checksum=False` an all-lowercase
+    (or all-uppercase) address is accepted and checksummed, but a mixed-case one with a wrong
+    checksum is still refused (it is most likely a typo).
+    May raise: AddressError.
+    """
+    if family == "evm":
+        if not is_hex_address(value):
+            raise AddressError(f"{value!r} is not a 20-byte 0x-hex EVM address")
+        if is_checksum_address(value):
+            return value
+        body = value[2:]
+        if require_checksum or not (body.islower() or body.isupper() or body.isdigit()):
+            raise AddressError(
+                f"{value!r} is not EIP-55 checksummed (expected {to_checksum_address(value)})"
+            )
+        return to_checksum_address(value)
+    if family == "solana":
+        try:
+            key = Pubkey.from_string(value)
+        except ValueError:
+            raise AddressError(f"{value!r} is not a base58 Solana public key") from None
+        if str(key) != value:
+            raise AddressError(f"{value!r} is not a canonical base58 Solana public key")
+        return value
+    raise AddressError(f"unknown chain family {family!r}")
+
+
+def caip10(caip2: str, address: str) -> str:
+    """The CAIP-10 account id: `eip155:1:0xAbC…`, `solana:5eykt…:Base58`."""
+    return f"{caip2}:{address}"

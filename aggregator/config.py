@@ -1,0 +1,457 @@
+"""Pydantic models of the TOML files under config/, and their loader.
+
+A config file may name a base file with `extends = "default.toml"` (relative to itself); tables
+merge key by key, the extending file winning. Every problem is reported as one line naming the
+file the offending key came from and the key path, before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from aggregator.addresses import AddressError, normalize_address
+
+DEFAULT_CONFIG_ENV = "XMARGIN_CONFIG"
+SOLANA_MAINNET_GENESIS = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
+
+KeyPath = tuple[str | int, ...]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid. `problems` holds one line per problem: `file: key.path: why`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Ratio = Annotated[Decimal, Field(ge=0)]
+
+
+class RiskSettings(_Strict):
+    """Risk defaults of design §5; config/default.toml sets them."""
+
+    mode: Literal["standard", "portfolio"] = "standard"
+    conf_multiplier: Ratio = Decimal("1")
+    max_conf_ratio: Ratio = Decimal("0.10")
+    latency_z: Ratio = Decimal("2.326")
+    warning_health_factor: Ratio = Decimal("1.25")
+    pnl_weight_init: Ratio = Decimal("0.9")
+    pnl_weight_maint: Ratio = Decimal("1.0")
+    portfolio_floor_ratio: Ratio = Decimal("0.01")
+    portfolio_init_multiplier: Ratio = Decimal("1.25")
+    volatility_source: Literal["configured", "ewma"] = "configured"
+    ewma_lambda: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.94")
+    ewma_window_seconds: Annotated[int, Field(gt=0)] = 7 * 86_400
+    history_material_change: Ratio = Decimal("0.01")
+
+
+class ServiceSettings(_Strict):
+    publish_interval_seconds: Annotated[float, Field(gt=0)] = 15.0
+    misfire_grace_seconds: Annotated[float, Field(gt=0)] = 30.0
+    keep_heads_per_chain: Annotated[int, Field(ge=1)] = 100
+
+
+class AavePoolConfig(_Strict):
+    name: str
+    pool: str
+    data_provider: str
+
+
+class DriftPerpMarketConfig(_Strict):
+    market_index: int
+    asset: str
+    imr: Ratio
+    mmr: Ratio
+    imf: Ratio = Decimal("0")
+
+
+class DriftSpotMarketConfig(_Strict):
+    market_index: int
+    asset: str
+    account: str
+
+
+class DriftConfig(_Strict):
+    program_id: str
+    spot_markets: list[DriftSpotMarketConfig] = []
+    perp_markets: list[DriftPerpMarketConfig] = []
+
+
+class KaminoReserveConfig(_Strict):
+    reserve: str
+    asset: str
+
+
+class KaminoConfig(_Strict):
+    program_id: str
+    reserves: list[KaminoReserveConfig] = []
+
+
+class ChainConfig(_Strict):
+    """One chain: how to reach it and how much to trust its data."""
+
+    family: Literal["evm", "solana"]
+    chain_id: int | None = None  # EVM
+    genesis_hash: str | None = None  # Solana: CAIP-2 reference
+    rpc_urls: Annotated[list[str], Field(min_length=1)]
+    finality: str = "finalized"
+    finality_seconds: Annotated[int, Field(ge=0)] = 0
+    liquidation_latency_seconds: Annotated[int, Field(ge=0)] = 60
+    max_staleness_seconds: Annotated[int, Field(gt=0)] = 300
+    poll_interval_seconds: Annotated[float, Field(gt=0)] = 15.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    retries: Annotated[int, Field(ge=0)] = 2
+    calls_per_batch: Annotated[int, Field(gt=0)] = 1000
+    native_asset: str | None = None
+    aave_pools: list[AavePoolConfig] = []
+    drift: DriftConfig | None = None
+    kamino: KaminoConfig | None = None
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _urls_are_http(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _family_fields(self) -> ChainConfig:
+        if self.family == "evm":
+            if self.chain_id is None:
+                raise ValueError("an evm chain needs chain_id")
+            if not _is_evm_finality(self.finality):
+                raise ValueError(
+                    f"finality {self.finality!r}: use finalized, safe, latest or latest-N"
+                )
+        else:
+            if self.finality not in ("finalized", "confirmed"):
+                raise ValueError(f"finality {self.finality!r}: use finalized or confirmed")
+            if self.aave_pools:
+                raise ValueError("aave_pools are for evm chains")
+        return self
+
+    @property
+    def caip2(self) -> str:
+        if self.family == "evm":
+            return f"eip155:{self.chain_id}"
+        return f"solana:{(self.genesis_hash or SOLANA_MAINNET_GENESIS)[:32]}"
+
+
+def _is_evm_finality(value: str) -> bool:
+    if value in ("finalized", "safe", "latest"):
+        return True
+    head, _, depth = value.partition("-")
+    return head == "latest" and depth.isdigit()
+
+
+class DeploymentConfig(_Strict):
+    """Where an asset lives on one chain: a contract, a mint, or the chain's native coin."""
+
+    address: str  # "native", an EVM address, or a Solana mint
+    decimals: Annotated[int, Field(ge=0, le=36)]
+    token_program: Literal["spl_token", "token_2022"] | None = None
+
+
+class PriceSourceConfig(_Strict):
+    kind: Literal["chainlink", "pyth"]
+    chain: str
+    address: str  # Chainlink proxy, or the Pyth PriceUpdateV2 account
+    feed_id: str | None = None  # Pyth only
+
+
+Tier = tuple[Decimal, Decimal | None, Decimal]
+
+
+class AssetConfig(_Strict):
+    """An asset's risk parameters (design §5) and where it lives."""
+
+    family: str
+    stable: bool = False
+    volatility: Ratio
+    init_weight: Annotated[Decimal, Field(ge=0, le=1)]
+    maint_weight: Annotated[Decimal, Field(ge=0, le=1)]
+    init_liability_weight: Annotated[Decimal, Field(ge=1)]
+    maint_liability_weight: Annotated[Decimal, Field(ge=1)]
+    imf: Ratio = Decimal("0")
+    tiers: list[Tier] = []
+    max_price_age_seconds: Annotated[int, Field(gt=0)] = 3600
+    price: PriceSourceConfig | None = None
+    deployments: dict[str, DeploymentConfig] = {}
+
+    @model_validator(mode="after")
+    def _weights_in_order(self) -> AssetConfig:
+        if self.init_weight > self.maint_weight:
+            raise ValueError(
+                f"init_weight {self.init_weight} > maint_weight {self.maint_weight}: "
+                "the initial weight must not exceed the maintenance weight"
+            )
+        if self.init_liability_weight < self.maint_liability_weight:
+            raise ValueError(
+                f"init_liability_weight {self.init_liability_weight} < maint_liability_weight "
+                f"{self.maint_liability_weight}: the initial liability weight must be the larger"
+            )
+        return self
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _open_ended_tier(cls, tiers: Any) -> Any:
+        # TOML has no null: the last band is written with "inf" as its end.
+        if isinstance(tiers, list):
+            return [
+                [t[0], None, t[2]] if isinstance(t, list) and len(t) == 3 and t[1] == "inf" else t
+                for t in tiers
+            ]
+        return tiers
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_contiguous(cls, tiers: list[Tier]) -> list[Tier]:
+        expected = Decimal(0)
+        for i, (start, end, ratio) in enumerate(tiers):
+            if start != expected:
+                raise ValueError(f"tier {i} starts at {start}, expected {expected}")
+            if ratio < 0 or ratio > 1:
+                raise ValueError(f"tier {i} ratio {ratio} is outside [0, 1]")
+            if end is None:
+                if i != len(tiers) - 1:
+                    raise ValueError(f"tier {i} is open-ended but is not the last")
+                break
+            if end <= start:
+                raise ValueError(f"tier {i} ends at {end}, not after its start {start}")
+            expected = end
+        return tiers
+
+
+class XmarginConfig(_Strict):
+    """The whole configuration: risk defaults, service settings, chains and assets."""
+
+    risk: RiskSettings = RiskSettings()
+    service: ServiceSettings = ServiceSettings()
+    chains: dict[str, ChainConfig] = {}
+    assets: dict[str, AssetConfig] = {}
+
+
+class LoadedConfig:
+    """A validated config with the file it was loaded from."""
+
+    def __init__(self, path: Path, model: XmarginConfig) -> None:
+        self.path = path
+        self.model = model
+
+    @property
+    def chains(self) -> dict[str, ChainConfig]:
+        return self.model.chains
+
+    @property
+    def assets(self) -> dict[str, AssetConfig]:
+        return self.model.assets
+
+    @property
+    def risk(self) -> RiskSettings:
+        return self.model.risk
+
+    @property
+    def service(self) -> ServiceSettings:
+        return self.model.service
+
+    def native_asset(self, chain: str) -> str | None:
+        """The asset whose deployment on `chain` is `native`."""
+        for symbol, asset in self.assets.items():
+            dep = asset.deployments.get(chain)
+            if dep is not None and dep.address == "native":
+                return symbol
+        return None
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """`XMARGIN_CONFIG` when set, else config/devnet.toml (the local demo chains)."""
+    env = os.environ if env is None else env
+    if env.get(DEFAULT_CONFIG_ENV):
+        return Path(env[DEFAULT_CONFIG_ENV])
+    return Path("config/devnet.toml")
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read, merge (`extends`) and validate a config file.
+
+    May raise: ConfigError (one line per problem, each naming the file and the key path).
+    """
+    path = Path(path)
+    origins: dict[KeyPath, Path] = {}
+    raw = _read_with_extends(path, origins, seen=())
+    try:
+        model = XmarginConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_errors(exc, origins, path)) from None
+    problems = _cross_checks(model, origins, path)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(path, model)
+
+
+def _read_with_extends(
+    path: Path, origins: dict[KeyPath, Path], seen: tuple[Path, ...]
+) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ConfigError([f"{path}: extends: circular (via {' -> '.join(map(str, seen))})"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    base_name = doc.pop("extends", None)
+    merged: dict[str, Any] = {}
+    if base_name is not None:
+        if not isinstance(base_name, str):
+            raise ConfigError([f"{path}: extends: must be a file name"])
+        merged = _read_with_extends(path.parent / base_name, origins, (*seen, resolved))
+    _merge_into(merged, doc, (), origins, path)
+    return merged
+
+
+def _merge_into(
+    target: dict[str, Any],
+    overlay: Mapping[str, Any],
+    prefix: KeyPath,
+    origins: dict[KeyPath, Path],
+    path: Path,
+) -> None:
+    for key, value in overlay.items():
+        key_path = (*prefix, key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value, key_path, origins, path)
+        else:
+            target[key] = value
+            origins[key_path] = path
+
+
+def _origin(loc: KeyPath, origins: dict[KeyPath, Path], fallback: Path) -> Path:
+    for end in range(len(loc), 0, -1):
+        found = origins.get(loc[:end])
+        if found is not None:
+            return found
+    return fallback
+
+
+def _format_loc(loc: KeyPath) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _describe_errors(exc: ValidationError, origins: dict[KeyPath, Path], path: Path) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        # pydantic adds the validator kind ("function-after[...]") to locations; drop it.
+        loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{_origin(loc, origins, path)}: {_format_loc(loc)}: {message}")
+    return problems
+
+
+def _cross_checks(model: XmarginConfig, origins: dict[KeyPath, Path], path: Path) -> list[str]:
+    """Checks that span several tables: chains named by assets, addresses by family."""
+    problems: list[str] = []
+
+    def problem(loc: KeyPath, message: str) -> None:
+        problems.append(f"{_origin(loc, origins, path)}: {_format_loc(loc)}: {message}")
+
+    def check_address(loc: KeyPath, chain_key: str, value: str) -> None:
+        chain = model.chains.get(chain_key)
+        if chain is None:
+            return
+        try:
+            normalize_address(chain.family, value)
+        except AddressError as exc:
+            problem(loc, str(exc))
+
+    for chain_key, chain in model.chains.items():
+        for i, pool in enumerate(chain.aave_pools):
+            for field in ("pool", "data_provider"):
+                check_address(
+                    ("chains", chain_key, "aave_pools", i, field), chain_key, getattr(pool, field)
+                )
+        for venue_key, venue in (("drift", chain.drift), ("kamino", chain.kamino)):
+            if venue is None:
+                continue
+            check_address(("chains", chain_key, venue_key, "program_id"), chain_key, venue.program_id)
+        if chain.drift is not None:
+            for i, spot in enumerate(chain.drift.spot_markets):
+                loc: KeyPath = ("chains", chain_key, "drift", "spot_markets", i)
+                if spot.asset not in model.assets:
+                    problem((*loc, "asset"), f"unknown asset {spot.asset!r}")
+                check_address((*loc, "account"), chain_key, spot.account)
+            for i, perp in enumerate(chain.drift.perp_markets):
+                if perp.asset not in model.assets:
+                    problem(
+                        ("chains", chain_key, "drift", "perp_markets", i, "asset"),
+                        f"unknown asset {perp.asset!r}",
+                    )
+        if chain.kamino is not None:
+            for i, reserve in enumerate(chain.kamino.reserves):
+                loc = ("chains", chain_key, "kamino", "reserves", i)
+                if reserve.asset not in model.assets:
+                    problem((*loc, "asset"), f"unknown asset {reserve.asset!r}")
+                check_address((*loc, "reserve"), chain_key, reserve.reserve)
+        if chain.family == "solana" and chain.genesis_hash is None:
+            problem(("chains", chain_key, "genesis_hash"), "a solana chain needs genesis_hash")
+
+    for symbol, asset in model.assets.items():
+        for chain_key, dep in asset.deployments.items():
+            loc = ("assets", symbol, "deployments", chain_key)
+            chain = model.chains.get(chain_key)
+            if chain is None:
+                problem(loc, f"asset {symbol} is deployed on unknown chain {chain_key!r}")
+                continue
+            if dep.address != "native":
+                check_address((*loc, "address"), chain_key, dep.address)
+            if chain.family == "solana" and dep.address != "native" and dep.token_program is None:
+                problem((*loc, "token_program"), "a Solana mint needs token_program")
+        if asset.price is None:
+            problem(("assets", symbol, "price"), f"asset {symbol} has no price source")
+        else:
+            loc = ("assets", symbol, "price")
+            if asset.price.chain not in model.chains:
+                problem((*loc, "chain"), f"unknown chain {asset.price.chain!r}")
+            else:
+                family = model.chains[asset.price.chain].family
+                if (asset.price.kind == "chainlink") != (family == "evm"):
+                    problem((*loc, "kind"), f"{asset.price.kind} prices are not read on {family}")
+                check_address((*loc, "address"), asset.price.chain, asset.price.address)
+                if asset.price.kind == "pyth" and asset.price.feed_id is None:
+                    problem((*loc, "feed_id"), "a pyth price source needs feed_id")
+    return problems

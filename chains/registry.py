@@ -1,0 +1,20 @@
+"""Which adapter reads which chain family. New families register here and nowhere else."""
+
+from __future__ import annotations
+
+from chains.base import ChainAdapter
+from chains.evm.spec import EvmChainSpec
+from chains.solana.spec import SolanaChainSpec
+
+ChainSpec = EvmChainSpec | SolanaChainSpec
+
+
+def build_adapter(spec: ChainSpec) -> ChainAdapter:
+    """Create the adapter for `spec`'s family. Family modules are imported only when used."""
+    if isinstance(spec, EvmChainSpec):
+        from chains.evm.adapter import EvmAdapter
+
+        return EvmAdapter(spec)
+    from chains.solana.adapter import SolanaAdapter
+
+    return SolanaAdapter(spec)
