@@ -1,8 +1,12 @@
-"""What a Solana adapter needs to know about its chain: plain data, built by the composition root."""
+"""What a Solana adapter needs to know about its chain.
+
+Plain data, built by the composition root.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from chains.base import EndpointPolicy
 
@@ -27,6 +31,8 @@ class PythFeed:
     account: str  # PriceUpdateV2 account
     feed_id: str  # 0x-hex 32 bytes
     owners: tuple[str, ...] = (PYTH_RECEIVER_PROGRAM, PYTH_PUSH_ORACLE_PROGRAM)
+    max_conf_ratio: Decimal = Decimal("0.10")  # conf / price above this: invalid
+    max_age_seconds: int = 300  # publish_time older than the slot's block time by more: invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class DriftVenue:
     program_id: str
     spot_markets: tuple[DriftSpotMarket, ...] = ()
     perp_markets: tuple[DriftPerpMarket, ...] = ()
+    sub_account_ids: tuple[int, ...] = (0,)  # User PDAs read per wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,7 @@ class KaminoReserve:
 class KaminoVenue:
     program_id: str
     reserves: tuple[KaminoReserve, ...] = ()
+    lending_markets: tuple[str, ...] = ()  # vanilla Obligation PDAs derived per wallet and market
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,8 @@ class SolanaChainSpec:
     drift: DriftVenue | None = None
     kamino: KaminoVenue | None = None
     accounts_per_request: int = 100
+    # getTokenAccountsByOwner per wallet and token program, for token accounts that are not ATAs
+    discover_token_accounts: bool = True
 
     @property
     def caip2(self) -> str:

@@ -1,0 +1,188 @@
+"""`SolanaAdapter`: every configured balance, position and price of a set of wallets, read at
+one context slot.
+
+A poll is: `getLatestBlockhash` at the configured commitment (the pinned slot S and its
+blockhash), optionally `getTokenAccountsByOwner` per wallet and token program (keys only, to
+find token accounts that are not ATAs), then `getMultipleAccounts` in chunks of
+`accounts_per_request` with `minContextSlot` S, then `getBlockTime` of the slot read.
+
+Solana RPC cannot read at a past slot: a node answers from its newest bank at the commitment.
+When chunks come back at different context slots the pass is repeated once, pinned to the
+highest; if they still differ the snapshot is kept, reported at the highest slot, and
+`extra["context_slots"]` says the spread. `ReadPoint.block_hash` is the blockhash from
+`getLatestBlockhash` when the read slot is S (the usual case), otherwise `slot:<n>` (getting the
+blockhash of another slot would cost a `getBlock`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.solana.lines import RawAccount, build_lines
+from chains.solana.plan import ReadPlan, Role, build_plan
+from chains.solana.rpc import Endpoint, EndpointFailure, EndpointHealth, FailoverTransport
+from chains.solana.spec import SolanaChainSpec
+
+_CONCURRENT_REQUESTS = 8
+
+
+class _Shape(EndpointFailure):
+    """A result that parsed as JSON-RPC but not as the method's result type."""
+
+
+class SolanaAdapter:
+    """Reads one Solana chain; implements `chains.base.ChainAdapter`."""
+
+    def __init__(self, spec: SolanaChainSpec) -> None:
+        if spec.commitment not in ("finalized", "confirmed"):
+            raise ValueError(f"commitment must be finalized or confirmed, not {spec.commitment}")
+        self.spec = spec
+        self.chain = spec.chain
+        self.caip2 = spec.caip2
+        self._transport = FailoverTransport(spec.endpoints)
+
+    @property
+    def endpoint_health(self) -> dict[str, EndpointHealth]:
+        """Per-URL health record (successes, failures, last error, latency)."""
+        return self._transport.health
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def snapshot(self, wallets: Sequence[Address]) -> ChainSnapshot:
+        """Read all configured lines of `wallets` at one slot.
+
+        May raise: AdapterError (every endpoint failed or answered garbage).
+        """
+        plan = build_plan(self.spec, wallets)
+        before = self._request_total()
+        try:
+            result, endpoint = await self._transport.run(lambda ep: self._read(ep, plan))
+        except EndpointFailure as failure:
+            raise AdapterError(f"{self.chain}: {failure}") from None
+        accounts, slot, block_hash, block_time, spread = result
+        lines = build_lines(self.spec, plan, accounts, block_time)
+        extra = {"commitment": self.spec.commitment, "accounts_read": str(len(plan.keys))}
+        if spread is not None:
+            extra["context_slots"] = spread
+        finality: Finality = "finalized" if self.spec.commitment == "finalized" else "confirmed"
+        return ChainSnapshot(
+            chain=self.chain,
+            caip2=self.caip2,
+            read_point=ReadPoint(slot, block_hash, block_time, finality),
+            balances=tuple(lines.balances),
+            positions=tuple(lines.positions),
+            prices=tuple(lines.prices),
+            issues=tuple(lines.issues),
+            request_count=self._request_total() - before,
+            endpoint=endpoint.url,
+            extra=extra,
+        )
+
+    def _request_total(self) -> int:
+        return sum(endpoint.request_count for endpoint in self._transport.endpoints)
+
+    async def _read(
+        self, endpoint: Endpoint, plan: ReadPlan
+    ) -> tuple[dict[str, RawAccount | None], int, str, int, str | None]:
+        commitment = self.spec.commitment
+        latest = await endpoint.call("getLatestBlockhash", [{"commitment": commitment}])
+        try:
+            pinned = int(latest["context"]["slot"])
+            blockhash = str(latest["value"]["blockhash"])
+        except (KeyError, TypeError, ValueError):
+            raise _Shape("getLatestBlockhash: result has no context slot/blockhash") from None
+        keys = list(plan.keys)
+        if self.spec.discover_token_accounts and plan.token_programs:
+            keys += await self._discover(endpoint, plan, pinned)
+        accounts, slots = await self._read_accounts(endpoint, keys, pinned)
+        if len(slots) > 1 or (slots and max(slots) != pinned):
+            accounts, slots = await self._read_accounts(endpoint, keys, max(slots))
+        read_slot = max(slots) if slots else pinned
+        spread = f"{min(slots)}-{max(slots)}" if len(slots) > 1 else None
+        block_time = await endpoint.call("getBlockTime", [read_slot])
+        if not isinstance(block_time, int):
+            raise _Shape(f"getBlockTime: no block time for slot {read_slot} ({block_time!r})")
+        block_hash = blockhash if read_slot == pinned else f"slot:{read_slot}"
+        return accounts, read_slot, block_hash, block_time, spread
+
+    async def _discover(self, endpoint: Endpoint, plan: ReadPlan, pinned: int) -> list[str]:
+        """Token accounts of each wallet that the plan does not already read (non-ATAs)."""
+        gate = asyncio.Semaphore(_CONCURRENT_REQUESTS)
+        config = {
+            "commitment": self.spec.commitment,
+            "encoding": "base64",
+            "dataSlice": {"offset": 0, "length": 0},  # keys only: data is read at one slot below
+            "minContextSlot": pinned,
+        }
+
+        async def one(wallet: str, program: str) -> list[tuple[str, str]]:
+            async with gate:
+                result = await endpoint.call(
+                    "getTokenAccountsByOwner", [wallet, {"programId": program}, config]
+                )
+            try:
+                return [(str(entry["pubkey"]), wallet) for entry in result["value"]]
+            except (KeyError, TypeError):
+                raise _Shape("getTokenAccountsByOwner: unexpected result shape") from None
+
+        found = await asyncio.gather(
+            *(
+                one(wallet, program)
+                for wallet, _key in plan.wallets
+                for program in plan.token_programs
+            )
+        )
+        extra: list[str] = []
+        for entries in found:
+            for key, wallet in entries:
+                if key not in plan.roles:
+                    plan.add(key, Role("token", wallet=wallet))
+                    extra.append(key)
+        return extra
+
+    async def _read_accounts(
+        self, endpoint: Endpoint, keys: list[str], min_slot: int
+    ) -> tuple[dict[str, RawAccount | None], set[int]]:
+        size = self.spec.accounts_per_request
+        gate = asyncio.Semaphore(_CONCURRENT_REQUESTS)
+        config = {
+            "commitment": self.spec.commitment,
+            "encoding": "base64",
+            "minContextSlot": min_slot,
+        }
+
+        async def chunk(part: list[str]) -> tuple[int, list[Any]]:
+            async with gate:
+                result = await endpoint.call("getMultipleAccounts", [part, config])
+            try:
+                values = result["value"]
+                if len(values) != len(part):
+                    raise _Shape(f"getMultipleAccounts: {len(values)} accounts for {len(part)}")
+                return int(result["context"]["slot"]), values
+            except (KeyError, TypeError, ValueError):
+                raise _Shape("getMultipleAccounts: unexpected result shape") from None
+
+        parts = [keys[index : index + size] for index in range(0, len(keys), size)]
+        results = await asyncio.gather(*(chunk(part) for part in parts))
+        accounts: dict[str, RawAccount | None] = {}
+        slots: set[int] = set()
+        for part, (slot, values) in zip(parts, results, strict=True):
+            slots.add(slot)
+            for key, value in zip(part, values, strict=True):
+                accounts[key] = None if value is None else _raw_account(value)
+        return accounts, slots
+
+
+def _raw_account(value: Any) -> RawAccount:
+    try:
+        data, encoding = value["data"]
+        if encoding != "base64":
+            raise _Shape(f"getMultipleAccounts: data encoded as {encoding}, asked base64")
+        return RawAccount(str(value["owner"]), int(value["lamports"]), base64.b64decode(data))
+    except (KeyError, TypeError, ValueError):
+        raise _Shape("getMultipleAccounts: account entry has an unexpected shape") from None

@@ -1,0 +1,332 @@
+"""Turning the raw accounts of one read into snapshot lines: balances, positions, prices.
+
+A bad account (wrong owner program, size, discriminator, unknown mint or market) becomes a
+`LineIssue` naming the account and its line is skipped; nothing else is lost. A price that
+fails a check is a `PriceObservation(valid=False)` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from chains.base import Address, LineIssue, Position, PriceObservation, TokenBalance
+from chains.solana.decoders import AccountDecodeError, drift, kamino, pyth
+from chains.solana.decoders.spl_token import decode_token_account
+from chains.solana.plan import ReadPlan, Role
+from chains.solana.spec import SolanaChainSpec
+
+NATIVE_DECIMALS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class RawAccount:
+    owner: str
+    lamports: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class Lines:
+    balances: list[TokenBalance] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    prices: list[PriceObservation] = field(default_factory=list)
+    issues: list[LineIssue] = field(default_factory=list)
+
+
+def build_lines(
+    spec: SolanaChainSpec,
+    plan: ReadPlan,
+    accounts: dict[str, RawAccount | None],
+    block_time: int,
+) -> Lines:
+    """Decode every planned account into lines (pure; no I/O)."""
+    lines = Lines(issues=list(plan.issues))
+    markets: dict[int, drift.DriftSpotMarketState] = {}
+    drift_users: list[tuple[str, Role, RawAccount]] = []
+    for key in plan.keys:
+        role = plan.roles[key]
+        account = accounts.get(key)
+        if role.kind == "wallet":
+            lines.balances.append(
+                TokenBalance(
+                    account=Address(key),
+                    asset=spec.native_asset,
+                    amount_raw=account.lamports if account is not None else 0,
+                    decimals=NATIVE_DECIMALS,
+                )
+            )
+        elif role.kind in ("ata", "token"):
+            _token_line(plan, key, role, account, lines)
+        elif role.kind == "feed":
+            lines.prices.append(_price(key, role, account, block_time, lines))
+        elif role.kind == "drift_market" and account is not None:
+            market = _drift_market(spec, key, role, account, lines)
+            if market is not None:
+                markets[market.market_index] = market
+        elif role.kind == "drift_market":
+            lines.issues.append(LineIssue(key, "Drift spot market account not found"))
+        elif role.kind == "drift_user" and account is not None:
+            drift_users.append((key, role, account))
+        elif role.kind == "kamino" and account is not None:
+            _kamino_lines(spec, plan, key, role, account, lines)
+    for key, role, account in drift_users:
+        _drift_lines(spec, key, role, account, markets, lines)
+    return lines
+
+
+def _token_line(
+    plan: ReadPlan, key: str, role: Role, account: RawAccount | None, lines: Lines
+) -> None:
+    wallet = role.wallet or ""
+    if account is None:
+        if role.kind == "ata" and role.mint is not None:
+            lines.balances.append(
+                TokenBalance(
+                    account=Address(wallet),
+                    asset=role.mint.asset,
+                    amount_raw=0,
+                    decimals=role.mint.decimals,
+                    token_address=role.mint.mint,
+                    holder=key,
+                )
+            )
+        return
+    try:
+        state = decode_token_account(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"token account of {wallet}: {error}; skipped"))
+        return
+    mint = plan.mints_by_address.get(state.mint)
+    if mint is None or (role.mint is not None and mint is not role.mint):
+        lines.issues.append(
+            LineIssue(key, f"token account of {wallet} holds mint {state.mint}, not configured")
+        )
+        return
+    if account.owner != mint.token_program:
+        lines.issues.append(
+            LineIssue(
+                key,
+                f"token account of {wallet} is owned by {account.owner}, not {mint.token_program}",
+            )
+        )
+        return
+    if state.owner != wallet:
+        lines.issues.append(LineIssue(key, f"token account owner {state.owner} is not {wallet}"))
+        return
+    lines.balances.append(
+        TokenBalance(
+            account=Address(wallet),
+            asset=mint.asset,
+            amount_raw=state.amount,
+            decimals=mint.decimals,
+            token_address=mint.mint,
+            holder=key,
+        )
+    )
+
+
+def _invalid(
+    feed_asset: str, key: str, reason: str, update: pyth.PriceUpdateV2 | None = None
+) -> PriceObservation:
+    return PriceObservation(
+        asset=feed_asset,
+        source=f"pyth:{key}",
+        price=update.price_decimal if update is not None else Decimal(0),
+        conf=update.conf_decimal if update is not None else Decimal(0),
+        publish_time=update.publish_time if update is not None else 0,
+        valid=False,
+        invalid_reason=reason,
+    )
+
+
+def _price(
+    key: str, role: Role, account: RawAccount | None, block_time: int, lines: Lines
+) -> PriceObservation:
+    feed = role.feed
+    assert feed is not None  # the plan sets it for every feed role
+    if account is None:
+        return _invalid(feed.asset, key, "price account not found")
+    if pyth.is_legacy_price_account(account.data):
+        return _invalid(
+            feed.asset,
+            key,
+            "legacy Pyth price account (no feed id to verify); configure a PriceUpdateV2 account",
+        )
+    if account.owner not in feed.owners:
+        return _invalid(feed.asset, key, f"owner {account.owner} is not a Pyth receiver program")
+    try:
+        update = pyth.decode_price_update_v2(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"Pyth price of {feed.asset}: {error}"))
+        return _invalid(feed.asset, key, str(error))
+    if update.feed_id.lower() != feed.feed_id.lower():
+        return _invalid(feed.asset, key, f"feed id {update.feed_id} is not {feed.feed_id}", update)
+    if update.price <= 0:
+        return _invalid(feed.asset, key, f"non-positive price {update.price}", update)
+    ratio = Decimal(update.conf) / Decimal(update.price)
+    if ratio > feed.max_conf_ratio:
+        return _invalid(
+            feed.asset,
+            key,
+            f"conf/price {ratio:.4f} exceeds {feed.max_conf_ratio}",
+            update,
+        )
+    age = block_time - update.publish_time
+    if age > feed.max_age_seconds:
+        return _invalid(
+            feed.asset,
+            key,
+            f"published {age}s before the slot (max {feed.max_age_seconds}s)",
+            update,
+        )
+    return PriceObservation(
+        asset=feed.asset,
+        source=f"pyth:{key}",
+        price=update.price_decimal,
+        conf=update.conf_decimal,
+        publish_time=update.publish_time,
+    )
+
+
+def _drift_market(
+    spec: SolanaChainSpec, key: str, role: Role, account: RawAccount, lines: Lines
+) -> drift.DriftSpotMarketState | None:
+    configured = role.drift_market
+    assert configured is not None and spec.drift is not None
+    if account.owner != spec.drift.program_id:
+        lines.issues.append(LineIssue(key, f"Drift spot market owned by {account.owner}"))
+        return None
+    try:
+        market = drift.decode_spot_market(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, str(error)))
+        return None
+    if market.market_index != configured.market_index or market.decimals != configured.decimals:
+        lines.issues.append(
+            LineIssue(
+                key,
+                f"Drift spot market is index {market.market_index} with {market.decimals} dp, "
+                f"configured {configured.market_index} with {configured.decimals} dp",
+            )
+        )
+        return None
+    return market
+
+
+def _drift_lines(
+    spec: SolanaChainSpec,
+    key: str,
+    role: Role,
+    account: RawAccount,
+    markets: dict[int, drift.DriftSpotMarketState],
+    lines: Lines,
+) -> None:
+    venue = spec.drift
+    assert venue is not None
+    wallet = role.wallet or ""
+    if account.owner != venue.program_id:
+        lines.issues.append(LineIssue(key, f"Drift user of {wallet} owned by {account.owner}"))
+        return
+    try:
+        user = drift.decode_user(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"Drift user of {wallet}: {error}"))
+        return
+    if user.authority != wallet:
+        lines.issues.append(LineIssue(key, f"Drift user authority {user.authority} != {wallet}"))
+        return
+    spot_assets = {market.market_index: market for market in venue.spot_markets}
+    perp_assets = {market.market_index: market for market in venue.perp_markets}
+    for spot in user.spot_positions:
+        configured = spot_assets.get(spot.market_index)
+        market = markets.get(spot.market_index)
+        if configured is None or market is None:
+            lines.issues.append(
+                LineIssue(key, f"Drift spot market {spot.market_index} is not configured/readable")
+            )
+            continue
+        amount = drift.spot_token_amount(spot, market)
+        lines.positions.append(
+            Position(
+                account=Address(wallet),
+                venue="drift",
+                asset=configured.asset,
+                kind=spot.balance_type,
+                amount_raw=amount if spot.balance_type == "deposit" else -amount,
+                decimals=market.decimals,
+                market=f"spot:{spot.market_index}",
+            )
+        )
+    for perp in user.perp_positions:
+        perp_market = perp_assets.get(perp.market_index)
+        if perp_market is None:
+            lines.issues.append(LineIssue(key, f"Drift perp market {perp.market_index} unknown"))
+            continue
+        if perp.base_asset_amount == 0:
+            continue  # only unsettled quote left: no exposure to price
+        # entry = |quote entry| (1e6) / |base| (1e9), in quote units per base unit
+        entry = Decimal(-perp.quote_entry_amount) * 1000 / Decimal(perp.base_asset_amount)
+        lines.positions.append(
+            Position(
+                account=Address(wallet),
+                venue="drift",
+                asset=perp_market.asset,
+                kind="perp",
+                amount_raw=perp.base_asset_amount,
+                decimals=drift.BASE_PRECISION_DECIMALS,
+                entry_price=entry,
+                market=f"perp:{perp.market_index}",
+            )
+        )
+
+
+def _kamino_lines(
+    spec: SolanaChainSpec, plan: ReadPlan, key: str, role: Role, account: RawAccount, lines: Lines
+) -> None:
+    venue = spec.kamino
+    assert venue is not None
+    wallet = role.wallet or ""
+    if account.owner != venue.program_id:
+        lines.issues.append(LineIssue(key, f"Kamino obligation owned by {account.owner}"))
+        return
+    try:
+        obligation = kamino.decode_obligation(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"Kamino obligation of {wallet}: {error}"))
+        return
+    if obligation.owner != wallet:
+        lines.issues.append(LineIssue(key, f"Kamino obligation owner {obligation.owner}"))
+        return
+    for deposit in obligation.deposits:
+        reserve = plan.reserves.get(deposit.reserve)
+        if reserve is None:
+            lines.issues.append(LineIssue(key, f"Kamino reserve {deposit.reserve} unknown"))
+            continue
+        lines.positions.append(
+            Position(
+                account=Address(wallet),
+                venue="kamino",
+                asset=reserve.asset,
+                kind="deposit",
+                amount_raw=deposit.deposited_amount,
+                decimals=reserve.decimals,
+                market=deposit.reserve,
+            )
+        )
+    for borrow in obligation.borrows:
+        reserve = plan.reserves.get(borrow.reserve)
+        if reserve is None:
+            lines.issues.append(LineIssue(key, f"Kamino reserve {borrow.reserve} unknown"))
+            continue
+        lines.positions.append(
+            Position(
+                account=Address(wallet),
+                venue="kamino",
+                asset=reserve.asset,
+                kind="borrow",
+                amount_raw=-borrow.borrowed_amount_raw,
+                decimals=reserve.decimals,
+                market=borrow.reserve,
+            )
+        )

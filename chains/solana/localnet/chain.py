@@ -1,0 +1,348 @@
+"""`LocalSolana`: a LiteSVM chain with a JSON-RPC endpoint, and the calls tests and the demo use.
+
+Token mints and accounts are created by the real SPL Token / Token-2022 and Associated Token
+Account programs (LiteSVM ships them) through signed transactions. Oracle and protocol accounts
+(Pyth PriceUpdateV2, Drift User/SpotMarket, Kamino Obligation) are written with their real
+layouts and owner programs via `set_account`, since those programs are not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Literal
+
+from solders.account import Account
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountParams, create_account
+from solders.transaction import Transaction
+from solders.transaction_metadata import FailedTransactionMetadata
+from spl.token.instructions import (
+    create_idempotent_associated_token_account,
+    initialize_mint2,
+    mint_to,
+)
+from spl.token.models import InitializeMint2Params, MintToParams
+
+from chains.solana.decoders import drift, kamino, pyth
+from chains.solana.decoders.spl_token import associated_token_address, encode_token_account
+from chains.solana.localnet.ledger import Ledger
+from chains.solana.localnet.server import RpcServer
+from chains.solana.spec import PYTH_RECEIVER_PROGRAM, SPL_TOKEN_PROGRAM
+
+MINT_LEN = 82
+SYSTEM_PROGRAM = Pubkey.default()
+DRIFT_PROGRAM = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
+KAMINO_PROGRAM = "KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD"
+
+
+class LocalChainError(RuntimeError):
+    """A transaction on the local chain failed."""
+
+
+def keypair_from_seed(seed: str | bytes) -> Keypair:
+    """A deterministic keypair: ed25519 seed = sha256(seed)."""
+    raw = seed.encode() if isinstance(seed, str) else seed
+    return Keypair.from_seed(hashlib.sha256(raw).digest())
+
+
+def _key(value: Pubkey | str) -> Pubkey:
+    return value if isinstance(value, Pubkey) else Pubkey.from_string(value)
+
+
+class LocalSolana:
+    """A local Solana chain served over JSON-RPC at `.url` (in a background thread).
+
+    `finalized` reads lag the processed slot by `finalized_lag` slots and `confirmed` reads by
+    `confirmed_lag`: a write is visible at `finalized` after `advance_slots(finalized_lag)`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        confirmed_lag: int = 1,
+        finalized_lag: int = 4,
+        start: bool = True,
+        genesis_unix_time: int | None = None,
+    ) -> None:
+        self.ledger = (
+            Ledger(confirmed_lag=confirmed_lag, finalized_lag=finalized_lag)
+            if genesis_unix_time is None
+            else Ledger(
+                confirmed_lag=confirmed_lag,
+                finalized_lag=finalized_lag,
+                genesis_unix_time=genesis_unix_time,
+            )
+        )
+        self.payer = keypair_from_seed("xmargin-localnet:payer")
+        self._mint_programs: dict[str, Pubkey] = {}
+        self.airdrop(self.payer.pubkey(), 100_000 * 10**9)  # the faucet holds 1,000,000 SOL
+        self._server = RpcServer(self.ledger, host, port)
+        self.url = self._server.url
+        if start:
+            self._server.start()
+
+    # lifecycle -------------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        """Serve on the calling thread (used by `python -m chains.solana.localnet`)."""
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> LocalSolana:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # slots ---------------------------------------------------------------------------------
+    @property
+    def slot(self) -> int:
+        """The processed slot."""
+        return self.ledger.processed_slot
+
+    def advance_slots(self, count: int = 1) -> int:
+        """Produce `count` empty slots; returns the new processed slot."""
+        return self.ledger.advance_slots(count)
+
+    def finalize(self) -> int:
+        """Advance far enough that everything written so far is visible at `finalized`."""
+        return self.advance_slots(self.ledger.finalized_lag + 1)
+
+    def block_time(self, slot: int | None = None) -> int:
+        return self.ledger.block_time(self.slot if slot is None else slot)
+
+    # transactions --------------------------------------------------------------------------
+    def _send(self, instructions: list[Instruction], signers: Iterable[Keypair]) -> None:
+        with self.ledger.lock:
+            svm = self.ledger.svm
+            svm.expire_blockhash()  # identical instructions twice must not be a duplicate tx
+            message = Message.new_with_blockhash(
+                instructions, self.payer.pubkey(), svm.latest_blockhash()
+            )
+            keys = list(message.account_keys)
+            self.ledger.snapshot_before(keys)
+            transaction = Transaction([self.payer, *signers], message, svm.latest_blockhash())
+            result = svm.send_transaction(transaction)
+            if isinstance(result, FailedTransactionMetadata):
+                raise LocalChainError(f"transaction failed: {result.err()}; logs {result.meta()}")
+            self.ledger.record(keys)
+
+    def airdrop(self, wallet: Pubkey | str, lamports: int) -> None:
+        """Credit `lamports` SOL lamports to `wallet` (a system transfer from the faucet)."""
+        key = _key(wallet)
+        with self.ledger.lock:
+            faucet = self.ledger.svm.airdrop_pubkey()
+            self.ledger.snapshot_before([key, faucet])
+            self.ledger.svm.expire_blockhash()
+            result = self.ledger.svm.airdrop(key, lamports)
+            if isinstance(result, FailedTransactionMetadata):
+                if "InsufficientFundsForRent" not in str(result.err()):
+                    raise LocalChainError(f"airdrop failed: {result.err()}")
+                # Below the rent-exempt minimum the runtime refuses a transfer into a new
+                # account; tests still want exact small balances, so write the account.
+                current = self.ledger.svm.get_account(key)
+                balance = current.lamports if current is not None else 0
+                self.ledger.write(key, Account(balance + lamports, b"", SYSTEM_PROGRAM, False, 0))
+                return
+            self.ledger.record([key, faucet])
+
+    def create_mint(
+        self, decimals: int, token_program: str = SPL_TOKEN_PROGRAM, seed: str = "mint"
+    ) -> Pubkey:
+        """Create a mint at the address of `keypair_from_seed(seed)`, mint authority the payer.
+
+        May raise: LocalChainError.
+        """
+        mint = keypair_from_seed(seed)
+        program = Pubkey.from_string(token_program)
+        rent = self.ledger.svm.minimum_balance_for_rent_exemption(MINT_LEN)
+        self._send(
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=self.payer.pubkey(),
+                        to_pubkey=mint.pubkey(),
+                        lamports=rent,
+                        space=MINT_LEN,
+                        owner=program,
+                    )
+                ),
+                initialize_mint2(
+                    InitializeMint2Params(
+                        decimals=decimals,
+                        program_id=program,
+                        mint=mint.pubkey(),
+                        mint_authority=self.payer.pubkey(),
+                    )
+                ),
+            ],
+            [mint],
+        )
+        self._mint_programs[str(mint.pubkey())] = program
+        return mint.pubkey()
+
+    def token_program_of(self, mint: Pubkey | str) -> Pubkey:
+        """The token program owning `mint`. May raise: KeyError (no such mint)."""
+        account = self.ledger.svm.get_account(_key(mint))
+        if account is None:
+            raise KeyError(f"mint {mint} does not exist")
+        return account.owner
+
+    def ata(self, owner: Pubkey | str, mint: Pubkey | str) -> Pubkey:
+        """The associated token account of `owner` for `mint` (under the mint's program)."""
+        return associated_token_address(_key(owner), _key(mint), self.token_program_of(mint))
+
+    def mint_to(self, owner: Pubkey | str, mint: Pubkey | str, amount: int) -> Pubkey:
+        """Create `owner`'s ATA if needed (ATA program) and mint `amount` into it.
+
+        Returns the ATA. May raise: LocalChainError, KeyError (unknown mint).
+        """
+        owner_key, mint_key = _key(owner), _key(mint)
+        program = self.token_program_of(mint_key)
+        destination = associated_token_address(owner_key, mint_key, program)
+        self._send(
+            [
+                create_idempotent_associated_token_account(
+                    self.payer.pubkey(), owner_key, mint_key, program
+                ),
+                mint_to(
+                    MintToParams(
+                        program_id=program,
+                        mint=mint_key,
+                        dest=destination,
+                        mint_authority=self.payer.pubkey(),
+                        amount=amount,
+                    )
+                ),
+            ],
+            [],
+        )
+        return destination
+
+    # raw-layout accounts ---------------------------------------------------------------------
+    def set_raw_account(
+        self, address: Pubkey | str, data: bytes, owner: Pubkey | str, lamports: int | None = None
+    ) -> None:
+        """Write any bytes under any owner (for bad-data tests and the layouts below)."""
+        rent = self.ledger.svm.minimum_balance_for_rent_exemption(len(data))
+        self.ledger.write(
+            _key(address),
+            Account(lamports if lamports is not None else rent, data, _key(owner), False, 0),
+        )
+
+    def set_token_accounts(
+        self, entries: Iterable[tuple[Pubkey, Pubkey, Pubkey, int]], token_program: str
+    ) -> None:
+        """Bulk-write token accounts (address, mint, owner, amount) with the real 165-byte
+        layout owned by `token_program`, without transactions (for the benchmark)."""
+        program = Pubkey.from_string(token_program)
+        rent = self.ledger.svm.minimum_balance_for_rent_exemption(165)
+        with self.ledger.lock:
+            for address, mint, owner, amount in entries:
+                data = encode_token_account(mint, owner, amount)
+                self.ledger.write(address, Account(rent, data, program, False, 0))
+
+    def set_pyth_price(
+        self,
+        account: Pubkey | str,
+        feed_id: str | bytes,
+        price: int,
+        conf: int,
+        expo: int,
+        publish_time: int,
+        *,
+        owner: str = PYTH_RECEIVER_PROGRAM,
+        verification_level: Literal["Full", "Partial"] = "Full",
+    ) -> None:
+        """Write a PriceUpdateV2 account (real 134-byte layout) owned by `owner`."""
+        feed = bytes.fromhex(feed_id.removeprefix("0x")) if isinstance(feed_id, str) else feed_id
+        data = pyth.encode_price_update_v2(
+            write_authority=_key(account),
+            feed_id=feed,
+            price=price,
+            conf=conf,
+            exponent=expo,
+            publish_time=publish_time,
+            posted_slot=self.slot,
+            verification_level=verification_level,
+            num_signatures=3,
+        )
+        self.set_raw_account(account, data, owner)
+
+    def set_drift_spot_market(
+        self,
+        market_index: int,
+        mint: Pubkey | str,
+        decimals: int,
+        *,
+        cumulative_deposit_interest: int = 10**10,
+        cumulative_borrow_interest: int = 10**10,
+        program_id: str = DRIFT_PROGRAM,
+    ) -> Pubkey:
+        """Write a SpotMarket at its PDA; interest in SPOT_CUMULATIVE_INTEREST_PRECISION (1e10)."""
+        program = Pubkey.from_string(program_id)
+        address = drift.spot_market_address(program, market_index)
+        data = drift.encode_spot_market(
+            address=address,
+            mint=_key(mint),
+            market_index=market_index,
+            decimals=decimals,
+            cumulative_deposit_interest=cumulative_deposit_interest,
+            cumulative_borrow_interest=cumulative_borrow_interest,
+        )
+        self.set_raw_account(address, data, program)
+        return address
+
+    def set_drift_user(
+        self,
+        authority: Pubkey | str,
+        *,
+        sub_account_id: int = 0,
+        spot: tuple[tuple[int, int, Literal["deposit", "borrow"]], ...] = (),
+        perp: tuple[tuple[int, int, int, int], ...] = (),
+        program_id: str = DRIFT_PROGRAM,
+    ) -> Pubkey:
+        """Write a User at its PDA (authority, sub account). `spot`: (market_index,
+        scaled_balance 1e9, kind); `perp`: (market_index, base 1e9, quote 1e6, quote_entry 1e6)."""
+        program = Pubkey.from_string(program_id)
+        address = drift.user_address(program, _key(authority), sub_account_id)
+        data = drift.encode_user(
+            authority=_key(authority), sub_account_id=sub_account_id, spot=spot, perp=perp
+        )
+        self.set_raw_account(address, data, program)
+        return address
+
+    def set_kamino_obligation(
+        self,
+        owner: Pubkey | str,
+        lending_market: Pubkey | str,
+        *,
+        deposits: tuple[tuple[Pubkey, int, int], ...] = (),
+        borrows: tuple[tuple[Pubkey, int, int], ...] = (),
+        program_id: str = KAMINO_PROGRAM,
+    ) -> Pubkey:
+        """Write a vanilla Obligation at its PDA. `deposits`: (reserve, collateral amount,
+        market_value_sf); `borrows`: (reserve, borrowed_amount_sf, market_value_sf)."""
+        program = Pubkey.from_string(program_id)
+        address = kamino.obligation_address(program, _key(owner), _key(lending_market))
+        data = kamino.encode_obligation(
+            lending_market=_key(lending_market),
+            owner=_key(owner),
+            deposits=deposits,
+            borrows=borrows,
+        )
+        self.set_raw_account(address, data, program)
+        return address

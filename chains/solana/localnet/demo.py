@@ -1,0 +1,190 @@
+"""The demo's Solana world: fixed addresses (from fixed seeds) and `seed_demo_world`.
+
+Addresses are deterministic so that config/devnet.toml can name them. Pyth accounts sit at the
+real shard-0 push-oracle addresses of SOL/USD and USDC/USD with the real feed ids; Drift and
+Kamino accounts use the real program ids and PDAs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solders.pubkey import Pubkey
+
+from chains.base import EndpointPolicy
+from chains.solana.decoders import drift
+from chains.solana.localnet.chain import (
+    DRIFT_PROGRAM,
+    KAMINO_PROGRAM,
+    LocalSolana,
+    keypair_from_seed,
+)
+from chains.solana.spec import (
+    PYTH_PUSH_ORACLE_PROGRAM,
+    SPL_TOKEN_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    DriftPerpMarket,
+    DriftSpotMarket,
+    DriftVenue,
+    KaminoReserve,
+    KaminoVenue,
+    PythFeed,
+    SolanaChainSpec,
+    SplMint,
+)
+
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+SOL_USD_FEED = "0xef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d"
+USDC_USD_FEED = "0xeaa020c61cc479712813461ce153894a96a6c00b21ed0cfc2798d1f9a9e9c94a"
+
+
+def _seeded(name: str) -> str:
+    return str(keypair_from_seed(f"xmargin-demo:{name}").pubkey())
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSolana:
+    """Every address of the demo world, as base58 strings."""
+
+    genesis_hash: str
+    usdc_mint: str  # 6 decimals, SPL Token
+    pyusd_mint: str  # 6 decimals, Token-2022
+    pyth_program: str
+    pyth_sol_usd: str
+    pyth_usdc_usd: str
+    sol_usd_feed_id: str
+    usdc_usd_feed_id: str
+    drift_program: str
+    drift_spot_usdc: str  # market 0
+    drift_spot_sol: str  # market 1
+    kamino_program: str
+    kamino_lending_market: str
+    kamino_reserve_usdc: str
+    kamino_reserve_sol: str
+    alice: str  # USDC, PYUSD, SOL, a Drift account
+    bob: str  # SOL, USDC, a Kamino obligation
+
+
+def _demo() -> DemoSolana:
+    drift_program = Pubkey.from_string(DRIFT_PROGRAM)
+    return DemoSolana(
+        genesis_hash="FCTrmGKGCJ2XvpSunv7BBcoojPJGxwaJMWPg3WX4NuQj",  # Ledger.genesis_hash
+        usdc_mint=_seeded("usdc"),
+        pyusd_mint=_seeded("pyusd"),
+        pyth_program=PYTH_PUSH_ORACLE_PROGRAM,
+        pyth_sol_usd="7UVimffxr9ow1uXYxsr4LHAcV58mLzhmwaeKvJ1pjLiE",
+        pyth_usdc_usd="Dpw1EAVrSB1ibxiDQyTAW6Zip3J4Btk2x4SgApQCeFbX",
+        sol_usd_feed_id=SOL_USD_FEED,
+        usdc_usd_feed_id=USDC_USD_FEED,
+        drift_program=DRIFT_PROGRAM,
+        drift_spot_usdc=str(drift.spot_market_address(drift_program, 0)),
+        drift_spot_sol=str(drift.spot_market_address(drift_program, 1)),
+        kamino_program=KAMINO_PROGRAM,
+        kamino_lending_market=_seeded("kamino-market"),
+        kamino_reserve_usdc=_seeded("kamino-reserve-usdc"),
+        kamino_reserve_sol=_seeded("kamino-reserve-sol"),
+        alice=_seeded("alice"),
+        bob=_seeded("bob"),
+    )
+
+
+DEMO_SOLANA = _demo()
+
+
+def demo_spec(
+    urls: tuple[str, ...], *, chain: str = "solana", commitment: str = "finalized"
+) -> SolanaChainSpec:
+    """The adapter spec that reads the demo world (what config/devnet.toml should say)."""
+    demo = DEMO_SOLANA
+    return SolanaChainSpec(
+        chain=chain,
+        genesis_hash=demo.genesis_hash,
+        endpoints=EndpointPolicy(urls=urls, timeout_seconds=5.0, retries=1, backoff_seconds=0.05),
+        commitment=commitment,
+        mints=(
+            SplMint("USDC", demo.usdc_mint, 6, SPL_TOKEN_PROGRAM),
+            SplMint("PYUSD", demo.pyusd_mint, 6, TOKEN_2022_PROGRAM),
+        ),
+        feeds=(
+            PythFeed("SOL", demo.pyth_sol_usd, SOL_USD_FEED),
+            PythFeed("USDC", demo.pyth_usdc_usd, USDC_USD_FEED),
+        ),
+        drift=DriftVenue(
+            program_id=demo.drift_program,
+            spot_markets=(
+                DriftSpotMarket(0, "USDC", 6, demo.drift_spot_usdc),
+                DriftSpotMarket(1, "SOL", 9, demo.drift_spot_sol),
+            ),
+            perp_markets=(DriftPerpMarket(0, "SOL"),),
+        ),
+        kamino=KaminoVenue(
+            program_id=demo.kamino_program,
+            reserves=(
+                KaminoReserve(demo.kamino_reserve_usdc, "USDC", 6),
+                KaminoReserve(demo.kamino_reserve_sol, "SOL", 9),
+            ),
+            lending_markets=(demo.kamino_lending_market,),
+        ),
+    )
+
+
+def set_demo_prices(
+    local: LocalSolana, sol_usd_cents: int = 15_000, usdc_usd_micros: int = 1_000_000
+) -> None:
+    """Write the SOL/USD and USDC/USD PriceUpdateV2 accounts, published at the current slot."""
+    demo = DEMO_SOLANA
+    now = local.block_time()
+    local.set_pyth_price(
+        demo.pyth_sol_usd,
+        SOL_USD_FEED,
+        sol_usd_cents * 10**6,  # expo -8
+        5_000_000,  # $0.05
+        -8,
+        now,
+        owner=PYTH_PUSH_ORACLE_PROGRAM,
+    )
+    local.set_pyth_price(
+        demo.pyth_usdc_usd,
+        USDC_USD_FEED,
+        usdc_usd_micros * 100,
+        50_000,  # $0.0005
+        -8,
+        now,
+        owner=PYTH_PUSH_ORACLE_PROGRAM,
+        verification_level="Partial",
+    )
+
+
+def seed_demo_world(local: LocalSolana) -> None:
+    """Create the demo mints, balances, prices and positions, then finalize them.
+
+    alice: 10 SOL, 25,000 USDC, 1,000 PYUSD; Drift: 5,000 USDC deposit, 2 SOL borrow, long
+    10 SOL-PERP at $140. bob: 50 SOL, 500 USDC; Kamino: 20 SOL collateral, 1,000 USDC borrowed.
+    May raise: LocalChainError.
+    """
+    demo = DEMO_SOLANA
+    usdc = local.create_mint(6, SPL_TOKEN_PROGRAM, seed="xmargin-demo:usdc")
+    pyusd = local.create_mint(6, TOKEN_2022_PROGRAM, seed="xmargin-demo:pyusd")
+    local.airdrop(demo.alice, 10 * 10**9)
+    local.airdrop(demo.bob, 50 * 10**9)
+    local.mint_to(demo.alice, usdc, 25_000 * 10**6)
+    local.mint_to(demo.alice, pyusd, 1_000 * 10**6)
+    local.mint_to(demo.bob, usdc, 500 * 10**6)
+    set_demo_prices(local)
+    local.set_drift_spot_market(0, usdc, 6, cumulative_deposit_interest=10**10)
+    local.set_drift_spot_market(1, WSOL_MINT, 9, cumulative_borrow_interest=10**10)
+    local.set_drift_user(
+        demo.alice,
+        spot=((0, 5_000 * 10**9, "deposit"), (1, 2 * 10**9, "borrow")),  # scaled: 1e9 precision
+        perp=((0, 10 * 10**9, -1_400 * 10**6, -1_400 * 10**6),),
+    )
+    market = Pubkey.from_string(demo.kamino_lending_market)
+    local.set_kamino_obligation(
+        demo.bob,
+        market,
+        deposits=((Pubkey.from_string(demo.kamino_reserve_sol), 20 * 10**9, 3_000 << 60),),
+        borrows=(
+            (Pubkey.from_string(demo.kamino_reserve_usdc), (1_000 * 10**6) << 60, 1_000 << 60),
+        ),
+    )
+    local.finalize()

@@ -1,0 +1,116 @@
+"""Which accounts one Solana snapshot reads, and why: the read plan.
+
+Every account the snapshot needs (wallets for native SOL, associated token accounts per token
+program, discovered token accounts, Pyth feeds, Drift users and spot markets, Kamino
+obligations) goes into one ordered, de-duplicated key list, read with `getMultipleAccounts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from solders.pubkey import Pubkey
+
+from chains.base import Address, LineIssue
+from chains.solana.decoders import drift, kamino
+from chains.solana.decoders.spl_token import associated_token_address
+from chains.solana.spec import (
+    DriftSpotMarket,
+    KaminoReserve,
+    PythFeed,
+    SolanaChainSpec,
+    SplMint,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """Why an account is read. `kind` is one of: wallet, ata, token, feed, drift_market,
+    drift_user, kamino."""
+
+    kind: str
+    wallet: str | None = None
+    mint: SplMint | None = None
+    feed: PythFeed | None = None
+    drift_market: DriftSpotMarket | None = None
+    sub_account_id: int = 0
+    lending_market: str | None = None
+
+
+@dataclass(slots=True)
+class ReadPlan:
+    wallets: list[tuple[str, Pubkey]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    roles: dict[str, Role] = field(default_factory=dict)
+    issues: list[LineIssue] = field(default_factory=list)
+    mints_by_address: dict[str, SplMint] = field(default_factory=dict)
+    reserves: dict[str, KaminoReserve] = field(default_factory=dict)
+    token_programs: tuple[str, ...] = ()
+
+    def add(self, key: Pubkey | str, role: Role) -> None:
+        name = str(key)
+        if name not in self.roles:
+            self.roles[name] = role
+            self.keys.append(name)
+
+
+def _parse(value: str, what: str, issues: list[LineIssue]) -> Pubkey | None:
+    try:
+        return Pubkey.from_string(value)
+    except ValueError:
+        issues.append(LineIssue(value, f"{what} {value!r} is not a base58 Solana address"))
+        return None
+
+
+def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
+    """The read plan for `wallets`; bad addresses become issues, never exceptions."""
+    plan = ReadPlan()
+    seen: set[str] = set()
+    for wallet in wallets:
+        key = _parse(wallet, "wallet", plan.issues)
+        if key is not None and str(key) not in seen:
+            seen.add(str(key))
+            plan.wallets.append((str(key), key))
+    mints: list[tuple[SplMint, Pubkey, Pubkey]] = []
+    for mint in spec.mints:
+        mint_key = _parse(mint.mint, f"mint of {mint.asset}", plan.issues)
+        program_key = _parse(mint.token_program, f"token program of {mint.asset}", plan.issues)
+        if mint_key is not None and program_key is not None:
+            mints.append((mint, mint_key, program_key))
+            plan.mints_by_address[str(mint_key)] = mint
+    plan.token_programs = tuple(sorted({mint.token_program for mint, _m, _p in mints}))
+    for name, key in plan.wallets:
+        plan.add(key, Role("wallet", wallet=name))
+        for mint, mint_key, program_key in mints:
+            plan.add(associated_token_address(key, mint_key, program_key), Role("ata", name, mint))
+    for feed in spec.feeds:
+        feed_key = _parse(feed.account, f"Pyth account of {feed.asset}", plan.issues)
+        if feed_key is not None:
+            plan.add(feed_key, Role("feed", feed=feed))
+    if spec.drift is not None:
+        program = _parse(spec.drift.program_id, "Drift program", plan.issues)
+        for market in spec.drift.spot_markets:
+            market_key = _parse(market.account, f"Drift spot market {market.asset}", plan.issues)
+            if market_key is not None:
+                plan.add(market_key, Role("drift_market", drift_market=market))
+        if program is not None:
+            for name, key in plan.wallets:
+                for sub in spec.drift.sub_account_ids:
+                    user = drift.user_address(program, key, sub)
+                    plan.add(user, Role("drift_user", wallet=name, sub_account_id=sub))
+    if spec.kamino is not None:
+        program = _parse(spec.kamino.program_id, "Kamino program", plan.issues)
+        plan.reserves = {reserve.reserve: reserve for reserve in spec.kamino.reserves}
+        lending_markets = [
+            (name, _parse(name, "Kamino lending market", plan.issues))
+            for name in spec.kamino.lending_markets
+        ]
+        if program is not None:
+            for name, key in plan.wallets:
+                for market_name, market_key in lending_markets:
+                    if market_key is None:
+                        continue
+                    obligation = kamino.obligation_address(program, key, market_key)
+                    plan.add(obligation, Role("kamino", wallet=name, lending_market=market_name))
+    return plan
