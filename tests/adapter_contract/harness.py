@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chains.base import Address, ChainAdapter
+from chains.base import Address, ChainAdapter, ReadPoint
 
 
 class AdapterHarness(Protocol):
@@ -30,6 +30,11 @@ class AdapterHarness(Protocol):
         now at its configured finality, must not see it."""
         ...
 
+    async def read_point_at_finality(self) -> ReadPoint:
+        """The node's own block/slot (height and hash) at the adapter's configured finality,
+        as the node reports it now (asked directly, not through the adapter)."""
+        ...
+
     def adapter(self, urls: tuple[str, ...] | None = None) -> ChainAdapter:
         """An adapter for the harness chain; `urls` overrides the endpoint list (failover tests)."""
         ...
@@ -46,5 +51,6 @@ class AdapterHarness(Protocol):
 
     @property
     def garbage_url(self) -> str:
-        """A local HTTP server answering every request with HTTP 200 and a body that is not JSON-RPC."""
+        """A local HTTP server answering every request with HTTP 200 and a body that is not
+        JSON-RPC."""
         ...

@@ -1,0 +1,221 @@
+"""Aave v3 lending positions: units, decoders and the Multicall3 read section.
+
+Units (aave-v3-origin): account totals are in the market's base currency (USD markets: 1e8 = 1 USD),
+the health factor is a WAD (1e18 = 1.0; 2**256-1 when nothing is owed), LTV and liquidation
+thresholds are basis points (1e4 = 100%). Reserve amounts are in the underlying token's units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from chains.base import Address, LineIssue, Position
+from chains.evm.abi import (
+    GET_USER_ACCOUNT_DATA,
+    GET_USER_RESERVE_DATA,
+    AbiDecodeError,
+    decode_values,
+    encode_address_call,
+)
+from chains.evm.address import address_bytes
+from chains.evm.multicall import Call3, CallResult
+from chains.evm.plan import SnapshotParts, describe_failure
+from chains.evm.spec import AavePool, EvmToken
+
+USD_BASE_UNIT = 10**8
+WAD = 10**18
+BPS_DENOMINATOR = 10_000
+NO_DEBT_HEALTH_FACTOR = 2**256 - 1
+
+ACCOUNT_DATA_TYPES = ("uint256",) * 6
+USER_RESERVE_DATA_TYPES = (
+    "uint256",  # currentATokenBalance
+    "uint256",  # currentStableDebt
+    "uint256",  # currentVariableDebt
+    "uint256",  # principalStableDebt
+    "uint256",  # scaledVariableDebt
+    "uint256",  # stableBorrowRate
+    "uint256",  # liquidityRate
+    "uint40",  # stableRateLastUpdated
+    "bool",  # usageAsCollateralEnabled
+)
+
+
+def base_to_usd(amount_base: int, base_unit: int = USD_BASE_UNIT) -> Decimal:
+    """An amount in base currency units as USD: 12345678900 at 1e8 is 123.456789."""
+    return Decimal(amount_base) / Decimal(base_unit)
+
+
+def health_factor(raw_wad: int) -> Decimal | None:
+    """The health factor as a Decimal (1e18 = 1.0); None when nothing is owed (2**256-1)."""
+    if raw_wad == NO_DEBT_HEALTH_FACTOR:
+        return None
+    return Decimal(raw_wad) / Decimal(WAD)
+
+
+def bps_to_ratio(bps: int) -> Decimal:
+    """Basis points as a ratio: 8250 is 0.825."""
+    return Decimal(bps) / Decimal(BPS_DENOMINATOR)
+
+
+def value_in_base(amount_raw: int, decimals: int, price_base: int) -> int:
+    """The base-currency value of a token amount at a base-currency price, rounded down:
+    1.5 WETH (18 dec) at 3000.00000000 is 450000000000."""
+    return amount_raw * price_base // int(10**decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountData:
+    """`Pool.getUserAccountData` in raw units (base currency, bps, WAD)."""
+
+    total_collateral_base: int
+    total_debt_base: int
+    available_borrows_base: int
+    current_liquidation_threshold_bps: int
+    ltv_bps: int
+    health_factor_wad: int
+
+    @property
+    def health_factor(self) -> Decimal | None:
+        return health_factor(self.health_factor_wad)
+
+
+@dataclass(frozen=True, slots=True)
+class UserReserve:
+    """The fields of `PoolDataProvider.getUserReserveData` the adapter uses."""
+
+    a_token_balance: int
+    stable_debt: int
+    variable_debt: int
+    usage_as_collateral: bool
+
+    @property
+    def debt(self) -> int:
+        # Stable debt is deprecated since v3.2 (always 0) but still counted where it exists.
+        return self.stable_debt + self.variable_debt
+
+
+def decode_account_data(data: bytes) -> AccountData:
+    """May raise: AbiDecodeError."""
+    if len(data) != 6 * 32:
+        raise AbiDecodeError(f"getUserAccountData returned {len(data)} bytes, expected 192")
+    return AccountData(*decode_values(ACCOUNT_DATA_TYPES, data))
+
+
+def decode_user_reserve(data: bytes) -> UserReserve:
+    """May raise: AbiDecodeError."""
+    if len(data) != 9 * 32:
+        raise AbiDecodeError(f"getUserReserveData returned {len(data)} bytes, expected 288")
+    values = decode_values(USER_RESERVE_DATA_TYPES, data)
+    return UserReserve(values[0], values[1], values[2], bool(values[8]))
+
+
+def user_reserve_calldata(asset: str, user: str) -> bytes:
+    """`getUserReserveData(asset, user)` calldata."""
+    pad = bytes(12)
+    return GET_USER_RESERVE_DATA + pad + address_bytes(asset) + pad + address_bytes(user)
+
+
+def reserve_positions(
+    venue: str, wallet: Address, reserve: EvmToken, data: UserReserve
+) -> list[Position]:
+    """The deposit (positive) and borrow (negative) positions of one user in one reserve."""
+    positions: list[Position] = []
+    if data.a_token_balance > 0:
+        positions.append(
+            Position(
+                account=wallet,
+                venue=venue,
+                asset=reserve.asset,
+                kind="deposit",
+                amount_raw=data.a_token_balance,
+                decimals=reserve.decimals,
+                market=reserve.address,
+            )
+        )
+    if data.debt > 0:
+        positions.append(
+            Position(
+                account=wallet,
+                venue=venue,
+                asset=reserve.asset,
+                kind="borrow",
+                amount_raw=-data.debt,
+                decimals=reserve.decimals,
+                market=reserve.address,
+            )
+        )
+    return positions
+
+
+def account_extra(venue: str, wallet: Address, account: AccountData) -> dict[str, str]:
+    """The pool's own account totals as snapshot extras (decimal strings, USD and ratios)."""
+    hf = account.health_factor
+    prefix = f"{venue}:{wallet}"
+    return {
+        f"{prefix}:total_collateral_base": str(account.total_collateral_base),
+        f"{prefix}:total_debt_base": str(account.total_debt_base),
+        f"{prefix}:available_borrows_base": str(account.available_borrows_base),
+        f"{prefix}:liquidation_threshold": str(
+            bps_to_ratio(account.current_liquidation_threshold_bps)
+        ),
+        f"{prefix}:ltv": str(bps_to_ratio(account.ltv_bps)),
+        f"{prefix}:health_factor": "none" if hf is None else str(hf),
+    }
+
+
+class AaveV3Section:
+    """Per wallet: `getUserAccountData` on the pool, then `getUserReserveData` per reserve."""
+
+    def __init__(self, pool: AavePool, wallets: Sequence[Address]) -> None:
+        self._pool = pool
+        self._venue = f"aave_v3:{pool.name}"
+        self._wallets = tuple(wallets)
+        pool20 = address_bytes(pool.pool)
+        provider20 = address_bytes(pool.data_provider)
+        calls: list[Call3] = []
+        for wallet in self._wallets:
+            calls.append(
+                Call3(pool20, encode_address_call(GET_USER_ACCOUNT_DATA, address_bytes(wallet)))
+            )
+            for reserve in pool.reserves:
+                if reserve.address is None:
+                    raise ValueError(f"{self._venue}: reserve {reserve.asset} has no token address")
+                calls.append(Call3(provider20, user_reserve_calldata(reserve.address, wallet)))
+        self._calls = calls
+
+    @property
+    def calls(self) -> Sequence[Call3]:
+        return self._calls
+
+    def collect(self, results: Sequence[CallResult], parts: SnapshotParts) -> None:
+        stride = 1 + len(self._pool.reserves)
+        for index, wallet in enumerate(self._wallets):
+            base = index * stride
+            account_result = results[base]
+            try:
+                if not account_result.success:
+                    raise AbiDecodeError(describe_failure(account_result))
+                account = decode_account_data(account_result.return_data)
+            except AbiDecodeError as exc:
+                parts.issues.append(
+                    LineIssue(wallet, f"{self._venue}: getUserAccountData skipped: {exc}")
+                )
+            else:
+                parts.extra.update(account_extra(self._venue, wallet, account))
+            for offset, reserve in enumerate(self._pool.reserves, start=1):
+                result = results[base + offset]
+                try:
+                    if not result.success:
+                        raise AbiDecodeError(describe_failure(result))
+                    user_reserve = decode_user_reserve(result.return_data)
+                except AbiDecodeError as exc:
+                    parts.issues.append(
+                        LineIssue(wallet, f"{self._venue}: {reserve.asset} reserve skipped: {exc}")
+                    )
+                    continue
+                parts.positions.extend(
+                    reserve_positions(self._venue, wallet, reserve, user_reserve)
+                )
