@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from solders.pubkey import Pubkey
+
+from chains.evm.address import EvmAddressError, normalize_evm_address
 
 
 class AddressError(ValueError):
@@ -19,16 +20,10 @@ def normalize_address(family: str, value: str, *, require_checksum: bool = True)
     May raise: AddressError.
     """
     if family == "evm":
-        if not is_hex_address(value):
-            raise AddressError(f"{value!r} is not a 20-byte 0x-hex EVM address")
-        if is_checksum_address(value):
-            return value
-        body = value[2:]
-        if require_checksum or not (body.islower() or body.isupper() or body.isdigit()):
-            raise AddressError(
-                f"{value!r} is not EIP-55 checksummed (expected {to_checksum_address(value)})"
-            )
-        return to_checksum_address(value)
+        try:
+            return normalize_evm_address(value, require_checksum=require_checksum)
+        except EvmAddressError as exc:
+            raise AddressError(str(exc)) from None
     if family == "solana":
         try:
             key = Pubkey.from_string(value)

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,7 +33,10 @@ KeyPath = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
-    """The configuration is invalid. `problems` holds one line per problem: `file: key.path: why`."""
+    """The configuration is invalid.
+
+    `problems` holds one line per problem: `file: key.path: why`.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -59,7 +63,7 @@ class RiskSettings(_Strict):
     portfolio_floor_ratio: Ratio = Decimal("0.01")
     portfolio_init_multiplier: Ratio = Decimal("1.25")
     volatility_source: Literal["configured", "ewma"] = "configured"
-    ewma_lambda: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.94")
+    ewma_half_life_seconds: Annotated[Decimal, Field(gt=0)] = Decimal(86_400)
     ewma_window_seconds: Annotated[int, Field(gt=0)] = 7 * 86_400
     history_material_change: Ratio = Decimal("0.01")
 
@@ -92,6 +96,7 @@ class DriftSpotMarketConfig(_Strict):
 
 class DriftConfig(_Strict):
     program_id: str
+    sub_account_ids: list[int] = [0]
     spot_markets: list[DriftSpotMarketConfig] = []
     perp_markets: list[DriftPerpMarketConfig] = []
 
@@ -103,6 +108,7 @@ class KaminoReserveConfig(_Strict):
 
 class KaminoConfig(_Strict):
     program_id: str
+    lending_markets: list[str] = []
     reserves: list[KaminoReserveConfig] = []
 
 
@@ -134,20 +140,22 @@ class ChainConfig(_Strict):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return urls
 
+    @field_validator("finality")
+    @classmethod
+    def _finality_of_family(cls, value: str, info: ValidationInfo) -> str:
+        family = info.data.get("family")
+        if family == "evm" and not _is_evm_finality(value):
+            raise ValueError(f"{value!r}: use finalized, safe, latest or latest-N")
+        if family == "solana" and value not in ("finalized", "confirmed"):
+            raise ValueError(f"{value!r}: use finalized or confirmed on solana")
+        return value
+
     @model_validator(mode="after")
     def _family_fields(self) -> ChainConfig:
-        if self.family == "evm":
-            if self.chain_id is None:
-                raise ValueError("an evm chain needs chain_id")
-            if not _is_evm_finality(self.finality):
-                raise ValueError(
-                    f"finality {self.finality!r}: use finalized, safe, latest or latest-N"
-                )
-        else:
-            if self.finality not in ("finalized", "confirmed"):
-                raise ValueError(f"finality {self.finality!r}: use finalized or confirmed")
-            if self.aave_pools:
-                raise ValueError("aave_pools are for evm chains")
+        if self.family == "evm" and self.chain_id is None:
+            raise ValueError("an evm chain needs chain_id")
+        if self.family == "solana" and self.aave_pools:
+            raise ValueError("aave_pools are for evm chains")
         return self
 
     @property
@@ -188,29 +196,38 @@ class AssetConfig(_Strict):
     family: str
     stable: bool = False
     volatility: Ratio
-    init_weight: Annotated[Decimal, Field(ge=0, le=1)]
+    # Maintenance before initial: the initial weights are checked against them.
     maint_weight: Annotated[Decimal, Field(ge=0, le=1)]
-    init_liability_weight: Annotated[Decimal, Field(ge=1)]
+    init_weight: Annotated[Decimal, Field(ge=0, le=1)]
     maint_liability_weight: Annotated[Decimal, Field(ge=1)]
+    init_liability_weight: Annotated[Decimal, Field(ge=1)]
     imf: Ratio = Decimal("0")
     tiers: list[Tier] = []
     max_price_age_seconds: Annotated[int, Field(gt=0)] = 3600
     price: PriceSourceConfig | None = None
     deployments: dict[str, DeploymentConfig] = {}
 
-    @model_validator(mode="after")
-    def _weights_in_order(self) -> AssetConfig:
-        if self.init_weight > self.maint_weight:
+    @field_validator("init_weight")
+    @classmethod
+    def _init_weight_below_maint(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        maint = info.data.get("maint_weight")
+        if maint is not None and value > maint:
             raise ValueError(
-                f"init_weight {self.init_weight} > maint_weight {self.maint_weight}: "
+                f"init_weight {value} > maint_weight {maint}: "
                 "the initial weight must not exceed the maintenance weight"
             )
-        if self.init_liability_weight < self.maint_liability_weight:
+        return value
+
+    @field_validator("init_liability_weight")
+    @classmethod
+    def _init_liability_above_maint(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        maint = info.data.get("maint_liability_weight")
+        if maint is not None and value < maint:
             raise ValueError(
-                f"init_liability_weight {self.init_liability_weight} < maint_liability_weight "
-                f"{self.maint_liability_weight}: the initial liability weight must be the larger"
+                f"init_liability_weight {value} < maint_liability_weight {maint}: "
+                "the initial liability weight must not be below the maintenance one"
             )
-        return self
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -302,11 +319,35 @@ def load_config(path: str | Path) -> LoadedConfig:
     try:
         model = XmarginConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe_errors(exc, origins, path)) from None
+        problems = _describe_errors(exc, origins, path)
+        # Check what did validate across tables too, so one run reports every problem.
+        declared = raw.get("chains")
+        problems += _cross_checks(
+            _valid_parts(raw),
+            origins,
+            path,
+            declared_chains=set(declared) if isinstance(declared, dict) else set(),
+        )
+        raise ConfigError(problems) from None
     problems = _cross_checks(model, origins, path)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(path, model)
+
+
+def _valid_parts(raw: dict[str, Any]) -> XmarginConfig:
+    """The chains and assets of `raw` that validate on their own."""
+    parts: dict[str, dict[str, Any]] = {"chains": {}, "assets": {}}
+    for table, model in (("chains", ChainConfig), ("assets", AssetConfig)):
+        entries = raw.get(table)
+        if not isinstance(entries, dict):
+            continue
+        for key, value in entries.items():
+            try:
+                parts[table][key] = model.model_validate(value)
+            except ValidationError:
+                continue
+    return XmarginConfig.model_construct(chains=parts["chains"], assets=parts["assets"])
 
 
 def _read_with_extends(
@@ -383,9 +424,19 @@ def _describe_errors(exc: ValidationError, origins: dict[KeyPath, Path], path: P
     return problems
 
 
-def _cross_checks(model: XmarginConfig, origins: dict[KeyPath, Path], path: Path) -> list[str]:
-    """Checks that span several tables: chains named by assets, addresses by family."""
+def _cross_checks(
+    model: XmarginConfig,
+    origins: dict[KeyPath, Path],
+    path: Path,
+    declared_chains: set[str] | None = None,
+) -> list[str]:
+    """Checks that span several tables: chains named by assets, addresses by family.
+
+    `declared_chains` names chains present in the file but invalid on their own (already
+    reported): references to them are not reported again as unknown.
+    """
     problems: list[str] = []
+    declared = (declared_chains or set()) | set(model.chains)
 
     def problem(loc: KeyPath, message: str) -> None:
         problems.append(f"{_origin(loc, origins, path)}: {_format_loc(loc)}: {message}")
@@ -408,7 +459,9 @@ def _cross_checks(model: XmarginConfig, origins: dict[KeyPath, Path], path: Path
         for venue_key, venue in (("drift", chain.drift), ("kamino", chain.kamino)):
             if venue is None:
                 continue
-            check_address(("chains", chain_key, venue_key, "program_id"), chain_key, venue.program_id)
+            check_address(
+                ("chains", chain_key, venue_key, "program_id"), chain_key, venue.program_id
+            )
         if chain.drift is not None:
             for i, spot in enumerate(chain.drift.spot_markets):
                 loc: KeyPath = ("chains", chain_key, "drift", "spot_markets", i)
@@ -422,6 +475,10 @@ def _cross_checks(model: XmarginConfig, origins: dict[KeyPath, Path], path: Path
                         f"unknown asset {perp.asset!r}",
                     )
         if chain.kamino is not None:
+            for i, market_address in enumerate(chain.kamino.lending_markets):
+                check_address(
+                    ("chains", chain_key, "kamino", "lending_markets", i), chain_key, market_address
+                )
             for i, reserve in enumerate(chain.kamino.reserves):
                 loc = ("chains", chain_key, "kamino", "reserves", i)
                 if reserve.asset not in model.assets:
@@ -433,20 +490,26 @@ def _cross_checks(model: XmarginConfig, origins: dict[KeyPath, Path], path: Path
     for symbol, asset in model.assets.items():
         for chain_key, dep in asset.deployments.items():
             loc = ("assets", symbol, "deployments", chain_key)
-            chain = model.chains.get(chain_key)
-            if chain is None:
-                problem(loc, f"asset {symbol} is deployed on unknown chain {chain_key!r}")
+            deployed_on = model.chains.get(chain_key)
+            if deployed_on is None:
+                if chain_key not in declared:
+                    problem(loc, f"asset {symbol} is deployed on unknown chain {chain_key!r}")
                 continue
             if dep.address != "native":
                 check_address((*loc, "address"), chain_key, dep.address)
-            if chain.family == "solana" and dep.address != "native" and dep.token_program is None:
+            if (
+                deployed_on.family == "solana"
+                and dep.address != "native"
+                and dep.token_program is None
+            ):
                 problem((*loc, "token_program"), "a Solana mint needs token_program")
         if asset.price is None:
             problem(("assets", symbol, "price"), f"asset {symbol} has no price source")
         else:
             loc = ("assets", symbol, "price")
             if asset.price.chain not in model.chains:
-                problem((*loc, "chain"), f"unknown chain {asset.price.chain!r}")
+                if asset.price.chain not in declared:
+                    problem((*loc, "chain"), f"unknown chain {asset.price.chain!r}")
             else:
                 family = model.chains[asset.price.chain].family
                 if (asset.price.kind == "chainlink") != (family == "evm"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aggregator.config import ChainConfig, LoadedConfig
 from chains.base import EndpointPolicy
 from chains.evm.spec import AavePool, ChainlinkFeed, EvmChainSpec, EvmToken
 from chains.registry import ChainSpec
@@ -17,8 +18,6 @@ from chains.solana.spec import (
     SolanaChainSpec,
     SplMint,
 )
-
-from aggregator.config import ChainConfig, LoadedConfig
 
 TOKEN_PROGRAMS = {"spl_token": SPL_TOKEN_PROGRAM, "token_2022": TOKEN_2022_PROGRAM}
 
@@ -98,7 +97,13 @@ def _solana_spec(
         if chain_key == key and dep.address != "native"
     )
     feeds = tuple(
-        PythFeed(asset=symbol, account=asset.price.address, feed_id=asset.price.feed_id or "")
+        PythFeed(
+            asset=symbol,
+            account=asset.price.address,
+            feed_id=asset.price.feed_id or "",
+            max_conf_ratio=config.risk.max_conf_ratio,
+            max_age_seconds=asset.max_price_age_seconds,
+        )
         for symbol, asset in config.assets.items()
         if asset.price is not None and asset.price.chain == key and asset.price.kind == "pyth"
     )
@@ -106,6 +111,7 @@ def _solana_spec(
     if chain.drift is not None:
         drift = DriftVenue(
             program_id=chain.drift.program_id,
+            sub_account_ids=tuple(chain.drift.sub_account_ids),
             spot_markets=tuple(
                 DriftSpotMarket(
                     market_index=m.market_index,
@@ -124,6 +130,7 @@ def _solana_spec(
     if chain.kamino is not None:
         kamino = KaminoVenue(
             program_id=chain.kamino.program_id,
+            lending_markets=tuple(chain.kamino.lending_markets),
             reserves=tuple(
                 KaminoReserve(
                     reserve=r.reserve, asset=r.asset, decimals=_decimals(config, r.asset, key)

@@ -1,0 +1,1 @@
+"""Postgres store: models, migrations runner, repositories. Nothing connects at import time."""

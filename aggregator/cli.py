@@ -1,0 +1,193 @@
+"""The `xmargin` command line: thin wrappers over bootstrap and the services it wires.
+
+Exit codes: 0 ok; 1 runtime failure (database or chain unreachable); 2 bad input (config,
+arguments, addresses); 3 `cycle` finished but at least one chain failed to poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from aggregator.addresses import AddressError
+from aggregator.commands.risk import risk_app
+from aggregator.config import ConfigError, LoadedConfig, default_config_path, load_config
+from aggregator.errors import UserInputError, XmarginError
+
+app = typer.Typer(
+    name="xmargin",
+    help="Cross-chain collateral aggregation: poll chains, value collateral, publish margin.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Validate configuration files.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users (operator commands).", no_args_is_help=True)
+wallets_app = typer.Typer(help="Wallets linked to users (operator commands).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(wallets_app, name="wallets")
+app.add_typer(risk_app, name="risk", help="Risk math without chains or a database.")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="XMARGIN_CONFIG",
+        help="Config file (default: $XMARGIN_CONFIG, else config/devnet.toml).",
+        show_default=False,
+    ),
+]
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path | None) -> LoadedConfig:
+    try:
+        return load_config(config or default_config_path())
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async command, turning known errors into one line and an exit code."""
+    try:
+        return asyncio.run(coro_factory())
+    except (UserInputError, AddressError) as exc:
+        _fail(f"error: {exc}", 2)
+    except XmarginError as exc:
+        _fail(f"error: {exc}", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="The config file to check.")]) -> None:
+    """Print `ok`, or one line per problem naming the file and the key (exit 2)."""
+    _load(path)
+    typer.echo("ok")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Bring the database to the newest schema (Alembic `upgrade head`)."""
+    from aggregator import bootstrap
+
+    _load(config)
+    url = _run(bootstrap.prepare_database)
+    typer.echo(f"database at head: {bootstrap.masked(url)}")
+
+
+@users_app.command("add")
+def users_add(name: str, config: ConfigOption = None) -> None:
+    """Create a user."""
+    from aggregator import operator
+
+    cfg = _load(config)
+    user_id = _run(lambda: operator.add_user(cfg, name))
+    typer.echo(f"user {name} added (id {user_id})")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """List users and their wallets."""
+    from aggregator import operator
+
+    cfg = _load(config)
+    for line in _run(lambda: operator.list_users(cfg)):
+        typer.echo(line)
+
+
+@wallets_app.command("link")
+def wallets_link(
+    user: Annotated[str, typer.Argument(help="User name or id.")],
+    chain: Annotated[str, typer.Argument(help="Chain key from the config, e.g. ethereum.")],
+    address: Annotated[str, typer.Argument(help="EVM (EIP-55) or Solana (base58) address.")],
+    config: ConfigOption = None,
+) -> None:
+    """Link a wallet to a user (operator path; front ends use the signed-proof API)."""
+    from aggregator import operator
+
+    cfg = _load(config)
+    account = _run(lambda: operator.link_wallet(cfg, user, chain, address))
+    typer.echo(f"linked {account} to {user}")
+
+
+@app.command()
+def cycle(config: ConfigOption = None) -> None:
+    """Poll every configured chain once, publish statuses, exit (the entry for cron).
+
+    Exit 0 when every chain was read, 3 when some chain failed (its last good data stays,
+    marked stale, and statuses were still published).
+    """
+    from aggregator import bootstrap
+
+    cfg = _load(config)
+    report = _run(lambda: bootstrap.run_cycle(cfg))
+    for line in report.lines():
+        typer.echo(line)
+    raise typer.Exit(0 if report.all_ok else 3)
+
+
+@app.command()
+def status(
+    user: Annotated[str, typer.Argument(help="User name or id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status document.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Print a user's latest published margin status."""
+    from aggregator import operator
+    from aggregator.presenters import status_table
+
+    cfg = _load(config)
+    document = _run(lambda: operator.user_status(cfg, user))
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        status_table([document])
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon: one poll job per chain at its interval, one publish job."""
+    from aggregator import scheduler
+
+    cfg = _load(config)
+    _run(lambda: scheduler.run_forever(cfg))
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="One cycle, print, stop, exit.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Start local chains, seed demo users, run cycles and print their statuses."""
+    from aggregator import demo as demo_module
+
+    cfg = _load(config)
+    _run(lambda: demo_module.run_demo(cfg, once=once))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""`xmargin risk`: the risk engine without a chain or a database.
+
+`xmargin risk evaluate FILE` (`-` for stdin) reads a portfolio document, prints one JSON
+status and exits 0; a bad document exits 2 with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aggregator.margin import evaluate as evaluate_portfolio
+from aggregator.risk_document import PortfolioError, parse_portfolio, result_to_json
+
+risk_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+BAD_INPUT = 2
+
+
+@risk_app.callback()
+def risk() -> None:
+    """Evaluate margin risk from a portfolio document (no chain, no database)."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(BAD_INPUT)
+
+
+def _read(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{source}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise _fail(f"{source}: not UTF-8 text") from None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+@risk_app.command()
+def evaluate(
+    file: Annotated[str, typer.Argument(help="Portfolio JSON document, or - for stdin.")],
+    compact: Annotated[bool, typer.Option(help="Print the status on one line.")] = False,
+) -> None:
+    """Print the margin status of a portfolio document as JSON.
+
+    Input format: config/portfolio.schema.json (docs/risk.md has a worked example).
+    """
+    text = _read(file)
+    try:
+        doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise _fail(f"input: not valid JSON ({exc})") from None
+    try:
+        portfolio = parse_portfolio(doc)
+    except PortfolioError as exc:
+        raise _fail(str(exc)) from None
+    status = result_to_json(evaluate_portfolio(portfolio))
+    typer.echo(json.dumps(status, indent=None if compact else 2))
+
+
+if __name__ == "__main__":
+    risk_app()

@@ -1,0 +1,195 @@
+"""Build each user's risk-engine `Portfolio` from stored observations and the config. Pure.
+
+The publish step reads rows, maps them onto the small types below, and calls `build_portfolios`;
+the result goes to `aggregator.margin.evaluate`, exactly as a `risk evaluate` document would.
+Chains are named by their CAIP-2 ids inside portfolios, so the published document speaks CAIP-2.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from aggregator.config import LoadedConfig
+from aggregator.margin import AssetRisk, ChainState, Holding, Perp, Portfolio, RiskParams
+from aggregator.valuation.model import Tier
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedChain:
+    """The latest good read point of a chain."""
+
+    chain: str
+    height: int
+    block_hash: str
+    block_time: datetime
+    finality: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedLine:
+    """A wallet balance or a protocol position of one user, exact in base units."""
+
+    user_id: int
+    chain: str
+    account: str
+    asset: str
+    venue: str  # "wallet" for balances
+    kind: str  # "balance" | "deposit" | "borrow" | "perp"
+    amount_raw: int  # signed: borrows negative, perps signed base
+    decimals: int
+    entry_price: Decimal | None = None
+    market: str | None = None
+
+    @property
+    def amount(self) -> Decimal:
+        """Human units: exact, since dividing by a power of ten is exact in Decimal."""
+        return Decimal(self.amount_raw).scaleb(-self.decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedPrice:
+    """The price an asset is valued at: the newest valid oracle read."""
+
+    asset: str
+    price: Decimal
+    conf: Decimal
+    publish_time: datetime
+
+
+def risk_params(config: LoadedConfig) -> RiskParams:
+    risk = config.risk
+    return RiskParams(
+        conf_multiplier=risk.conf_multiplier,
+        max_conf_ratio=risk.max_conf_ratio,
+        latency_z=risk.latency_z,
+        warning_health_factor=risk.warning_health_factor,
+        pnl_weight_init=risk.pnl_weight_init,
+        pnl_weight_maint=risk.pnl_weight_maint,
+        portfolio_floor_ratio=risk.portfolio_floor_ratio,
+        portfolio_init_multiplier=risk.portfolio_init_multiplier,
+    )
+
+
+def asset_risks(
+    config: LoadedConfig,
+    prices: Mapping[str, ObservedPrice],
+    volatility_override: Mapping[str, Decimal] | None = None,
+) -> dict[str, AssetRisk]:
+    """Every configured asset with its price (None when never read validly) and parameters."""
+    volatility_override = volatility_override or {}
+    out: dict[str, AssetRisk] = {}
+    for symbol, asset in config.assets.items():
+        observed = prices.get(symbol)
+        out[symbol] = AssetRisk(
+            symbol=symbol,
+            price=observed.price if observed else None,
+            conf=observed.conf if observed else Decimal(0),
+            price_time=observed.publish_time if observed else EPOCH,
+            max_price_age_seconds=Decimal(asset.max_price_age_seconds),
+            init_weight=asset.init_weight,
+            maint_weight=asset.maint_weight,
+            init_liability_weight=asset.init_liability_weight,
+            maint_liability_weight=asset.maint_liability_weight,
+            volatility=volatility_override.get(symbol, asset.volatility),
+            family=asset.family,
+            stable=asset.stable,
+            imf=asset.imf,
+            tiers=tuple(Tier(start, end, ratio) for start, end, ratio in asset.tiers)
+            or (Tier(Decimal(0), None, Decimal(1)),),
+        )
+    return out
+
+
+def chain_states(config: LoadedConfig, chains: Iterable[ObservedChain]) -> dict[str, ChainState]:
+    """Chain key → state (named by CAIP-2 id) of every configured chain read at least once."""
+    out: dict[str, ChainState] = {}
+    for observed in chains:
+        chain = config.chains.get(observed.chain)
+        if chain is None:  # a chain removed from config: its rows are ignored
+            continue
+        out[observed.chain] = ChainState(
+            name=chain.caip2,
+            block_time=observed.block_time,
+            finality_seconds=Decimal(chain.finality_seconds),
+            liquidation_latency_seconds=Decimal(chain.liquidation_latency_seconds),
+            max_staleness_seconds=Decimal(chain.max_staleness_seconds),
+        )
+    return out
+
+
+def _perp_terms(config: LoadedConfig, line: ObservedLine) -> tuple[Decimal, Decimal, Decimal]:
+    """(imr, mmr, imf) of the perp market a line is on, from the chain's venue config."""
+    chain = config.chains[line.chain]
+    if chain.drift is not None:
+        for market in chain.drift.perp_markets:
+            if str(market.market_index) == line.market or (
+                line.market is None and market.asset == line.asset
+            ):
+                return market.imr, market.mmr, market.imf
+    # An unconfigured market: the strictest sensible terms rather than none at all.
+    return Decimal(1), Decimal("0.5"), Decimal(0)
+
+
+def build_portfolios(
+    config: LoadedConfig,
+    as_of: datetime,
+    user_chains: Mapping[int, Iterable[str]],
+    chains: Iterable[ObservedChain],
+    lines: Iterable[ObservedLine],
+    prices: Mapping[str, ObservedPrice],
+    volatility_override: Mapping[str, Decimal] | None = None,
+) -> dict[int, Portfolio]:
+    """One portfolio per user in `user_chains` (user → the chains it has wallets on).
+
+    A user's portfolio carries the states of its wallets' chains only, so a stale chain flags
+    the users who hold wallets there and nobody else. Market data is shared by all.
+    """
+    states = chain_states(config, chains)
+    assets = asset_risks(config, prices, volatility_override)
+    params = risk_params(config)
+    holdings: dict[int, list[Holding]] = defaultdict(list)
+    perps: dict[int, list[Perp]] = defaultdict(list)
+    for line in lines:
+        if line.user_id not in user_chains or line.chain not in states or line.asset not in assets:
+            continue
+        if line.kind == "perp":
+            imr, mmr, imf = _perp_terms(config, line)
+            perps[line.user_id].append(
+                Perp(
+                    chain=states[line.chain].name,
+                    venue=line.venue,
+                    asset=line.asset,
+                    base=line.amount,
+                    entry_price=line.entry_price or Decimal(0),
+                    imr=imr,
+                    mmr=mmr,
+                    imf=imf,
+                )
+            )
+        elif line.amount_raw != 0:
+            holdings[line.user_id].append(
+                Holding(
+                    chain=states[line.chain].name,
+                    asset=line.asset,
+                    amount=line.amount,
+                    venue=line.venue,
+                )
+            )
+    return {
+        user_id: Portfolio(
+            as_of=as_of,
+            chains={states[c].name: states[c] for c in sorted(set(wallet_chains)) if c in states},
+            assets=assets,
+            holdings=tuple(holdings.get(user_id, ())),
+            perps=tuple(perps.get(user_id, ())),
+            mode=config.risk.mode,
+            params=params,
+        )
+        for user_id, wallet_chains in user_chains.items()
+    }

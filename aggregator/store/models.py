@@ -1,0 +1,347 @@
+"""The tables. Alembic (migrations/) is the only way they reach a database.
+
+Amounts are exact: NUMERIC(78,0) base units plus decimals (78 digits hold any uint256), prices
+and USD figures unconstrained NUMERIC; never floats. Per-user tables have primary keys that start
+with `user_id`, so they can later be distributed by it (Citus) without a redesign.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BASE_UNITS = Numeric(78, 0)
+"""Integer amounts in base units: 78 digits hold every uint256."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATUSES = ("healthy", "warning", "margin_call", "liquidatable")
+FINALITIES = ("finalized", "safe", "confirmed", "latest")
+POSITION_KINDS = ("deposit", "borrow", "perp")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        int: BigInteger(),
+        str: Text(),
+        datetime: DateTime(timezone=True),
+        Decimal: Numeric(),
+        dict[str, Any]: JSONB(),
+        list[Any]: JSONB(),
+    }
+
+
+# --- reference data (mirrors config) ---------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (CheckConstraint("length(name) > 0", name="name_not_empty"),)
+
+
+class Wallet(Base):
+    """A wallet linked to a user. One owner per (chain, address)."""
+
+    __tablename__ = "wallets"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    chain: Mapped[str] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(primary_key=True)
+    ownership_proof: Mapped[str | None]
+    verified_at: Mapped[datetime | None]
+    linked_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("chain", "address"),)
+
+
+class Chain(Base):
+    __tablename__ = "chains"
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    caip2: Mapped[str] = mapped_column(unique=True)
+    family: Mapped[str]
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    symbol: Mapped[str] = mapped_column(primary_key=True)
+    stable: Mapped[bool] = mapped_column(server_default=text("false"))
+    family: Mapped[str]
+
+
+class AssetDeployment(Base):
+    """An asset on one chain: contract address, mint, or 'native'."""
+
+    __tablename__ = "asset_deployments"
+
+    asset: Mapped[str] = mapped_column(
+        ForeignKey("assets.symbol", ondelete="CASCADE"), primary_key=True
+    )
+    chain: Mapped[str] = mapped_column(
+        ForeignKey("chains.key", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str]
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    token_program: Mapped[str | None]
+
+    __table_args__ = (CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),)
+
+
+class PriceSource(Base):
+    """An oracle feed for an asset on a chain (Chainlink aggregator, Pyth account, ...)."""
+
+    __tablename__ = "price_sources"
+
+    asset: Mapped[str] = mapped_column(
+        ForeignKey("assets.symbol", ondelete="CASCADE"), primary_key=True
+    )
+    chain: Mapped[str] = mapped_column(
+        ForeignKey("chains.key", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(primary_key=True)
+    feed_id: Mapped[str | None]
+
+
+# --- observations ------------------------------------------------------------------------------
+
+
+class PollRun(Base):
+    """Every poll of a chain, good or failed."""
+
+    __tablename__ = "poll_runs"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    chain: Mapped[str]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int | None]
+    endpoint: Mapped[str | None]
+    request_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None]
+    issues: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+
+    __table_args__ = (
+        CheckConstraint("ok OR error IS NOT NULL", name="failure_has_error"),
+        CheckConstraint("duration_ms >= 0", name="duration_not_negative"),
+        Index("ix_poll_runs_chain_id", "chain", text("id DESC")),
+        Index(
+            "ix_poll_runs_failures",
+            "chain",
+            text("id DESC"),
+            postgresql_where=text("NOT ok"),
+        ),
+        Index("ix_poll_runs_started_at", "started_at"),
+    )
+
+
+class ChainHead(Base):
+    """The block or slot one successful poll read at."""
+
+    __tablename__ = "chain_heads"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    poll_run_id: Mapped[int] = mapped_column(
+        ForeignKey("poll_runs.id", ondelete="CASCADE"), unique=True
+    )
+    chain: Mapped[str]
+    height: Mapped[int]
+    hash: Mapped[str]
+    block_timestamp: Mapped[datetime]
+    finality: Mapped[str]
+    observed_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("finality", FINALITIES), name="finality_known"),
+        # "Latest head per chain" is an index-only walk of this.
+        Index("ix_chain_heads_chain_id", "chain", text("id DESC")),
+    )
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    chain_head_id: Mapped[int] = mapped_column(
+        ForeignKey("chain_heads.id", ondelete="CASCADE"), index=True
+    )
+    chain: Mapped[str]
+    account: Mapped[str]
+    asset: Mapped[str]
+    token_address: Mapped[str | None]
+    holder: Mapped[str | None]
+    amount_raw: Mapped[Decimal] = mapped_column(BASE_UNITS)
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+
+    __table_args__ = (
+        CheckConstraint("amount_raw >= 0", name="amount_not_negative"),
+        CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
+    )
+
+
+class Position(Base):
+    """A lending deposit (+), borrow (−) or perp (signed base amount)."""
+
+    __tablename__ = "positions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    chain_head_id: Mapped[int] = mapped_column(
+        ForeignKey("chain_heads.id", ondelete="CASCADE"), index=True
+    )
+    chain: Mapped[str]
+    account: Mapped[str]
+    venue: Mapped[str]
+    asset: Mapped[str]
+    kind: Mapped[str]
+    amount_raw: Mapped[Decimal] = mapped_column(BASE_UNITS)
+    decimals: Mapped[int] = mapped_column(SmallInteger)
+    entry_price: Mapped[Decimal | None]
+    market: Mapped[str | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", POSITION_KINDS), name="kind_known"),
+        CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
+    )
+
+
+class Price(Base):
+    """An oracle read. Kept (head link nulled) when its head is pruned: EWMA needs history."""
+
+    __tablename__ = "prices"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    chain_head_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chain_heads.id", ondelete="SET NULL"), index=True
+    )
+    chain: Mapped[str]
+    asset: Mapped[str]
+    source: Mapped[str]
+    price: Mapped[Decimal]
+    conf: Mapped[Decimal]
+    publish_time: Mapped[datetime]
+    valid: Mapped[bool]
+    invalid_reason: Mapped[str | None]
+    observed_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("valid OR invalid_reason IS NOT NULL", name="invalid_has_reason"),
+        Index(
+            "ix_prices_asset_publish_time",
+            "asset",
+            "publish_time",
+            postgresql_where=text("valid"),
+        ),
+        Index("ix_prices_observed_at", "observed_at"),
+    )
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+class _StatusColumns:
+    """The fields of a published status, shared by the latest row and the history."""
+
+    as_of: Mapped[datetime]
+    status: Mapped[str]
+    stale: Mapped[bool]
+    stale_chains: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]")
+    )
+    health_factor: Mapped[Decimal | None]
+    equity_usd: Mapped[Decimal]
+    weighted_collateral_init_usd: Mapped[Decimal]
+    weighted_collateral_maint_usd: Mapped[Decimal]
+    requirement_init_usd: Mapped[Decimal]
+    requirement_maint_usd: Mapped[Decimal]
+    health_init_usd: Mapped[Decimal]
+    health_maint_usd: Mapped[Decimal]
+    free_collateral_usd: Mapped[Decimal]
+    document: Mapped[dict[str, Any]]
+    inputs: Mapped[dict[str, Any]]
+
+
+class MarginStatus(_StatusColumns, Base):
+    """The latest status of each user."""
+
+    __tablename__ = "margin_status"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status_known"),)
+
+
+class MarginStatusHistory(_StatusColumns, Base):
+    """A status as it was when it changed materially."""
+
+    __tablename__ = "margin_status_history"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    # The primary key (user_id, id) also serves "latest history rows of a user".
+    __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status_known"),)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for bulk executemany inserts)."""
+    return cast(Table, model.__table__)
+
+
+OBSERVATION_TABLES = ("poll_runs", "chain_heads", "balances", "positions", "prices")
+ALL_TABLES = tuple(Base.metadata.tables)

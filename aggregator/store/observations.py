@@ -1,0 +1,435 @@
+"""Poll results: one row per poll, and per good poll the head it read at with its balances,
+positions and prices. A failed poll writes only its poll_run: the last good head stays latest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.store import models as m
+from aggregator.store.database import Database
+from chains.base import (
+    Address,
+    ChainSnapshot,
+    Finality,
+    LineIssue,
+    Position,
+    PositionKind,
+    PriceObservation,
+    ReadPoint,
+    TokenBalance,
+)
+
+UNLINKED_ACCOUNT = "account is not linked to any user: its lines were not stored"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedBalance:
+    """A stored balance with the user who owns the wallet."""
+
+    user_id: int
+    balance: TokenBalance
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedPosition:
+    """A stored protocol position with the user who owns the account."""
+
+    user_id: int
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class ChainObservations:
+    """The latest good read of one chain, and whether polls failed since."""
+
+    chain: str
+    head_id: int
+    poll_run_id: int
+    read_point: ReadPoint
+    observed_at: datetime
+    balances: tuple[OwnedBalance, ...]
+    positions: tuple[OwnedPosition, ...]
+    prices: tuple[PriceObservation, ...]
+    last_failure_at: datetime | None = None  # latest failed poll after this head
+    last_failure_error: str | None = None
+    failures_since: int = 0  # failed polls after this head
+
+    @property
+    def superseded_by_failure(self) -> bool:
+        """True when a later poll failed: the data is the last good one, kept but older."""
+        return self.failures_since > 0
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    poll_runs: int
+    heads: int
+    prices: int
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
+    return moment
+
+
+def _unix(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class _Owners:
+    """address → user_id; EVM hex addresses also match case-insensitively."""
+
+    def __init__(self, wallet_owner: Mapping[str, int]) -> None:
+        self._exact = dict(wallet_owner)
+        self._hex = {a.lower(): u for a, u in wallet_owner.items() if a.startswith("0x")}
+
+    def get(self, account: str) -> int | None:
+        found = self._exact.get(account)
+        if found is None and account.startswith("0x"):
+            found = self._hex.get(account.lower())
+        return found
+
+
+async def record_snapshot(
+    db: Database,
+    snapshot: ChainSnapshot,
+    wallet_owner: Mapping[str, int],
+    started_at: datetime,
+    duration_ms: int,
+) -> int:
+    """Store one good poll in one transaction; return its poll_run id.
+
+    Writes the poll_run (ok), the chain head, and every balance, position and price. Lines of
+    accounts absent from `wallet_owner` (unlinked meanwhile) are skipped and recorded as issues,
+    with the snapshot's own issues, in the poll_run. On any failure nothing is written and the
+    previous observations stay latest.
+    May raise: ValueError (naive started_at), DatabaseUnavailable, sqlalchemy.exc.DBAPIError
+    (e.g. a negative balance or an amount beyond NUMERIC(78,0): nothing is written).
+    """
+    _aware(started_at, "started_at")
+    finished_at = started_at + timedelta(milliseconds=duration_ms)
+    owners = _Owners(wallet_owner)
+    unlinked: set[str] = set()
+
+    balance_rows: list[dict[str, Any]] = []
+    for balance in snapshot.balances:
+        user_id = owners.get(balance.account)
+        if user_id is None:
+            unlinked.add(balance.account)
+            continue
+        balance_rows.append(
+            {
+                "user_id": user_id,
+                "chain": snapshot.chain,
+                "account": balance.account,
+                "asset": balance.asset,
+                "token_address": balance.token_address,
+                "holder": balance.holder,
+                "amount_raw": balance.amount_raw,
+                "decimals": balance.decimals,
+            }
+        )
+    position_rows: list[dict[str, Any]] = []
+    for position in snapshot.positions:
+        user_id = owners.get(position.account)
+        if user_id is None:
+            unlinked.add(position.account)
+            continue
+        position_rows.append(
+            {
+                "user_id": user_id,
+                "chain": snapshot.chain,
+                "account": position.account,
+                "venue": position.venue,
+                "asset": position.asset,
+                "kind": position.kind,
+                "amount_raw": position.amount_raw,
+                "decimals": position.decimals,
+                "entry_price": position.entry_price,
+                "market": position.market,
+            }
+        )
+    price_rows: list[dict[str, Any]] = [
+        {
+            "chain": snapshot.chain,
+            "asset": price.asset,
+            "source": price.source,
+            "price": price.price,
+            "conf": price.conf,
+            "publish_time": _unix(price.publish_time),
+            "valid": price.valid,
+            "invalid_reason": price.invalid_reason,
+            "observed_at": finished_at,
+        }
+        for price in snapshot.prices
+    ]
+    issues = [*snapshot.issues, *(LineIssue(a, UNLINKED_ACCOUNT) for a in sorted(unlinked))]
+    point = snapshot.read_point
+
+    async with db.session() as session:
+        poll_run_id: int | None = await session.scalar(
+            insert(m.PollRun)
+            .values(
+                chain=snapshot.chain,
+                started_at=started_at,
+                finished_at=finished_at,
+                duration_ms=duration_ms,
+                height=point.height,
+                endpoint=snapshot.endpoint,
+                request_count=snapshot.request_count,
+                ok=True,
+                issues=[{"subject": i.subject, "message": i.message} for i in issues],
+            )
+            .returning(m.PollRun.id)
+        )
+        head_id = await session.scalar(
+            insert(m.ChainHead)
+            .values(
+                poll_run_id=poll_run_id,
+                chain=snapshot.chain,
+                height=point.height,
+                hash=point.block_hash,
+                block_timestamp=_unix(point.timestamp),
+                finality=point.finality,
+                observed_at=finished_at,
+            )
+            .returning(m.ChainHead.id)
+        )
+        for model, rows in (
+            (m.Balance, balance_rows),
+            (m.Position, position_rows),
+            (m.Price, price_rows),
+        ):
+            if rows:
+                await session.execute(
+                    insert(m.table_of(model)), [{**row, "chain_head_id": head_id} for row in rows]
+                )
+    assert poll_run_id is not None
+    return poll_run_id
+
+
+async def record_poll_failure(
+    db: Database,
+    chain: str,
+    started_at: datetime,
+    duration_ms: int,
+    error: str,
+    endpoint: str | None = None,
+    *,
+    request_count: int = 0,
+) -> int:
+    """Store a failed poll; return its poll_run id. The last good observations stay latest.
+
+    May raise: ValueError (naive started_at), DatabaseUnavailable.
+    """
+    _aware(started_at, "started_at")
+    async with db.session() as session:
+        poll_run_id: int | None = await session.scalar(
+            insert(m.PollRun)
+            .values(
+                chain=chain,
+                started_at=started_at,
+                finished_at=started_at + timedelta(milliseconds=duration_ms),
+                duration_ms=duration_ms,
+                endpoint=endpoint,
+                request_count=request_count,
+                ok=False,
+                error=error or "unknown error",
+            )
+            .returning(m.PollRun.id)
+        )
+    assert poll_run_id is not None
+    return poll_run_id
+
+
+async def latest_observations(session: AsyncSession) -> dict[str, ChainObservations]:
+    """Per chain with at least one good poll: its latest head with balances, positions and
+    prices, plus the failed polls after it. Chains never read successfully are absent."""
+    heads = list(
+        await session.scalars(
+            select(m.ChainHead)
+            .ext(distinct_on(m.ChainHead.chain))
+            .order_by(m.ChainHead.chain, m.ChainHead.id.desc())
+        )
+    )
+    if not heads:
+        return {}
+    head_ids = [head.id for head in heads]
+
+    balances: dict[int, list[OwnedBalance]] = {}
+    for row in await session.scalars(
+        select(m.Balance).where(m.Balance.chain_head_id.in_(head_ids)).order_by(m.Balance.id)
+    ):
+        balances.setdefault(row.chain_head_id, []).append(_owned_balance(row))
+    positions: dict[int, list[OwnedPosition]] = {}
+    for position_row in await session.scalars(
+        select(m.Position).where(m.Position.chain_head_id.in_(head_ids)).order_by(m.Position.id)
+    ):
+        positions.setdefault(position_row.chain_head_id, []).append(_owned_position(position_row))
+    prices: dict[int, list[PriceObservation]] = {}
+    for price_row in await session.scalars(
+        select(m.Price).where(m.Price.chain_head_id.in_(head_ids)).order_by(m.Price.id)
+    ):
+        assert price_row.chain_head_id is not None
+        prices.setdefault(price_row.chain_head_id, []).append(_price(price_row))
+
+    failures_after = or_(
+        *(and_(m.PollRun.chain == h.chain, m.PollRun.id > h.poll_run_id) for h in heads)
+    )
+    failures = {
+        chain: (finished_at, error, count)
+        for chain, finished_at, error, count in await session.execute(
+            select(
+                m.PollRun.chain,
+                m.PollRun.finished_at,
+                m.PollRun.error,
+                func.count().over(partition_by=m.PollRun.chain),
+            )
+            .where(~m.PollRun.ok, failures_after)
+            .ext(distinct_on(m.PollRun.chain))
+            .order_by(m.PollRun.chain, m.PollRun.id.desc())
+        )
+    }
+
+    result: dict[str, ChainObservations] = {}
+    for head in heads:
+        failed_at, error, count = failures.get(head.chain, (None, None, 0))
+        result[head.chain] = ChainObservations(
+            chain=head.chain,
+            head_id=head.id,
+            poll_run_id=head.poll_run_id,
+            read_point=ReadPoint(
+                height=head.height,
+                block_hash=head.hash,
+                timestamp=int(head.block_timestamp.timestamp()),
+                finality=cast(Finality, head.finality),
+            ),
+            observed_at=head.observed_at,
+            balances=tuple(balances.get(head.id, ())),
+            positions=tuple(positions.get(head.id, ())),
+            prices=tuple(prices.get(head.id, ())),
+            last_failure_at=failed_at,
+            last_failure_error=error,
+            failures_since=count,
+        )
+    return result
+
+
+def _owned_balance(row: m.Balance) -> OwnedBalance:
+    return OwnedBalance(
+        user_id=row.user_id,
+        balance=TokenBalance(
+            account=Address(row.account),
+            asset=row.asset,
+            amount_raw=int(row.amount_raw),
+            decimals=row.decimals,
+            token_address=row.token_address,
+            holder=row.holder,
+        ),
+    )
+
+
+def _owned_position(row: m.Position) -> OwnedPosition:
+    return OwnedPosition(
+        user_id=row.user_id,
+        position=Position(
+            account=Address(row.account),
+            venue=row.venue,
+            asset=row.asset,
+            kind=cast(PositionKind, row.kind),
+            amount_raw=int(row.amount_raw),
+            decimals=row.decimals,
+            entry_price=row.entry_price,
+            market=row.market,
+        ),
+    )
+
+
+def _price(row: m.Price) -> PriceObservation:
+    return PriceObservation(
+        asset=row.asset,
+        source=row.source,
+        price=row.price,
+        conf=row.conf,
+        publish_time=int(row.publish_time.timestamp()),
+        valid=row.valid,
+        invalid_reason=row.invalid_reason,
+    )
+
+
+async def price_history(
+    session: AsyncSession, asset: str, since: datetime, *, source: str | None = None
+) -> list[tuple[datetime, Decimal]]:
+    """Valid prices of `asset` published at or after `since`, oldest first, one per publish
+    time (the same oracle update read by several polls counts once). `source` narrows to one
+    feed.
+    May raise: ValueError (naive since).
+    """
+    _aware(since, "since")
+    statement = (
+        select(m.Price.publish_time, m.Price.price)
+        .where(m.Price.asset == asset, m.Price.valid, m.Price.publish_time >= since)
+        .ext(distinct_on(m.Price.publish_time))
+        .order_by(m.Price.publish_time, m.Price.id.desc())
+    )
+    if source is not None:
+        statement = statement.where(m.Price.source == source)
+    return [(moment, price) for moment, price in await session.execute(statement)]
+
+
+_PRUNE_POLL_RUNS = text(
+    """
+    WITH ranked AS (
+        SELECT chain, poll_run_id,
+               row_number() OVER (PARTITION BY chain ORDER BY id DESC) AS newest_rank
+        FROM chain_heads
+    ), cutoff AS (
+        SELECT chain, poll_run_id FROM ranked WHERE newest_rank = :keep
+    )
+    DELETE FROM poll_runs pr
+    USING cutoff
+    WHERE pr.chain = cutoff.chain AND pr.id < cutoff.poll_run_id
+    RETURNING pr.ok
+    """
+)
+
+
+async def prune_observations(
+    session: AsyncSession,
+    keep_heads_per_chain: int,
+    price_retention: timedelta = timedelta(days=30),
+) -> PruneResult:
+    """Keep the newest `keep_heads_per_chain` heads of each chain with their balances and
+    positions; delete older heads and every poll_run (good or failed) before the oldest kept
+    head. Prices outlive their head (volatility needs history) for `price_retention`.
+    May raise: ValueError (keep_heads_per_chain < 1).
+    """
+    if keep_heads_per_chain < 1:
+        raise ValueError("keep_heads_per_chain must be at least 1: the latest head is live data")
+    # Deleting a poll_run cascades to its head, and from there to balances and positions.
+    deleted = (await session.execute(_PRUNE_POLL_RUNS, {"keep": keep_heads_per_chain})).all()
+    cutoff = datetime.now(UTC) - price_retention
+    prices = await session.execute(
+        delete(m.Price)
+        .where(m.Price.chain_head_id.is_(None), m.Price.observed_at < cutoff)
+        .returning(m.Price.id)
+    )
+    return PruneResult(
+        poll_runs=len(deleted),
+        heads=sum(1 for (ok,) in deleted if ok),
+        prices=len(prices.all()),
+    )
+
+
+def issues_of(rows: Sequence[Mapping[str, str]]) -> tuple[LineIssue, ...]:
+    """The poll_run `issues` JSON back as LineIssues."""
+    return tuple(LineIssue(subject=row["subject"], message=row["message"]) for row in rows)

@@ -1,0 +1,133 @@
+"""End-to-end fixtures: the `xmargin` command run as a user runs it, against a real anvil node
+and this test run's own Postgres database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from aggregator.store.database import Database
+from chains.evm.devnet import DEMO_ADDRESSES, AnvilNode, EvmDeployment, deploy_demo_world
+
+REPO = Path(__file__).resolve().parents[2]
+XMARGIN = [sys.executable, "-m", "aggregator.cli"]
+
+
+@dataclass(frozen=True)
+class Chain:
+    node: AnvilNode
+    deployment: EvmDeployment
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def chain() -> AsyncIterator[Chain]:
+    """A fresh anvil (chain id 31337) with Multicall3 and the demo contracts."""
+    async with AnvilNode(chain_id=31337) as node:
+        yield Chain(node, await deploy_demo_world(node.url))
+
+
+def write_config(
+    directory: Path,
+    rpc_urls: dict[str, list[str]],
+    *,
+    max_staleness_seconds: int = 300,
+    chain_ids: dict[str, int] | None = None,
+) -> Path:
+    """A config with one EVM chain per `rpc_urls` key, each carrying the demo contracts."""
+    chain_ids = chain_ids or {}
+    lines = [f'extends = "{REPO / "config" / "default.toml"}"', ""]
+    for index, (key, urls) in enumerate(rpc_urls.items()):
+        lines += [
+            f"[chains.{key}]",
+            'family = "evm"',
+            f"chain_id = {chain_ids.get(key, 31337 + index)}",
+            f"rpc_urls = {json.dumps(urls)}",
+            'finality = "latest-2"',
+            "finality_seconds = 24",
+            "liquidation_latency_seconds = 60",
+            f"max_staleness_seconds = {max_staleness_seconds}",
+            "timeout_seconds = 2",
+            "retries = 0",
+            "",
+            f"[[chains.{key}.aave_pools]]",
+            'name = "devnet"',
+            f'pool = "{DEMO_ADDRESSES["pool"]}"',
+            f'data_provider = "{DEMO_ADDRESSES["pool"]}"',
+            "",
+        ]
+    first = next(iter(rpc_urls))
+    assets = {
+        "ETH": ("ETH", "native", 18, DEMO_ADDRESSES["feed:ETH"], False),
+        "WETH": ("ETH", DEMO_ADDRESSES["WETH"], 18, DEMO_ADDRESSES["feed:ETH"], False),
+        "USDC": ("USD", DEMO_ADDRESSES["USDC"], 6, DEMO_ADDRESSES["feed:USDC"], True),
+    }
+    for symbol, (family, address, decimals, feed, stable) in assets.items():
+        lines += [
+            f"[assets.{symbol}]",
+            f'family = "{family}"',
+            f"stable = {'true' if stable else 'false'}",
+            'volatility = "0.8"' if not stable else 'volatility = "0.02"',
+            'init_weight = "0.8"',
+            'maint_weight = "0.9"',
+            'init_liability_weight = "1.2"',
+            'maint_liability_weight = "1.1"',
+            f'price = {{ kind = "chainlink", chain = "{first}", address = "{feed}" }}',
+        ]
+        for key in rpc_urls:
+            lines.append(f'deployments.{key} = {{ address = "{address}", decimals = {decimals} }}')
+        lines.append("")
+    path = directory / "xmargin.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def xmargin(database_url: str, db: Database, tmp_path: Path) -> Cli:
+    """Run `xmargin ARGS...` in a subprocess on this run's (emptied) database."""
+    env = {**os.environ, "XMARGIN_DATABASE_URL": database_url}
+    env.pop("XMARGIN_CONFIG", None)
+
+    def run(
+        *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> Result:
+        argv = [*XMARGIN, *args]
+        if config is not None:
+            argv += ["--config", str(config)]
+        done = subprocess.run(
+            argv,
+            env={**env, **(extra_env or {})},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    return run

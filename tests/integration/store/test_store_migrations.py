@@ -1,0 +1,67 @@
+"""Alembic is the only way the schema changes: up to head, back to nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, pool
+
+from aggregator.store.database import libpq_url
+from aggregator.store.migrate import (
+    current_revision,
+    downgrade_to_base,
+    head_revision,
+    upgrade_to_head,
+)
+from aggregator.store.models import ALL_TABLES, Base
+
+VIEWS = {"v_user_margin", "v_user_collateral", "v_chain_freshness", "v_poll_errors"}
+
+
+def _relations(url: str) -> tuple[set[str], set[str]]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+        views = {
+            name
+            for (name,) in conn.execute("SELECT viewname FROM pg_views WHERE schemaname = 'public'")
+        }
+    return tables, views
+
+
+def test_upgrade_to_head_then_downgrade_to_base_leaves_nothing(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    assert current_revision(url) is None
+
+    upgrade_to_head(url)
+    upgrade_to_head(url)  # a second run is a no-op
+    tables, views = _relations(url)
+    assert tables == {*ALL_TABLES, "alembic_version"}
+    assert len(ALL_TABLES) == 13
+    assert views == VIEWS
+    assert current_revision(url) == head_revision() == "0001"
+
+    downgrade_to_base(url)
+    tables, views = _relations(url)
+    # Only Alembic's own (now empty) bookkeeping table is left.
+    assert (tables, views) == ({"alembic_version"}, set())
+    assert current_revision(url) is None
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
