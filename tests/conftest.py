@@ -9,6 +9,8 @@ schema comes from Alembic, never from `create_all`.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -55,7 +57,7 @@ class _TestServer:
 
 
 @pytest.fixture(scope="session")
-def _test_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_TestServer]:
+def _test_server() -> Iterator[_TestServer]:
     configured = os.environ.get(TEST_DATABASE_URL_ENV, "").strip()
     if configured:
         server = _TestServer(configured)
@@ -69,14 +71,17 @@ def _test_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_TestServ
         warnings.simplefilter("ignore")  # pgserver warns when XDG_RUNTIME_DIR is unset
         import pgserver
 
-    pgdata: Path = tmp_path_factory.mktemp("pg") / "pgdata"
-    embedded = pgserver.get_server(pgdata, cleanup_mode="delete")
+    # Not under pytest's basetemp: another pytest session re-locks /tmp/pytest-of-<user> to 0700,
+    # and as root pgserver runs Postgres as another user, who must keep reaching the directory.
+    parent = Path(tempfile.mkdtemp(prefix="xmargin-test-pg-"))
+    embedded = pgserver.get_server(parent / "pgdata", cleanup_mode="delete")
     server = _TestServer(embedded.get_uri())
     try:
         yield server
     finally:
         server.drop_all()
         embedded.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

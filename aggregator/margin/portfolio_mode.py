@@ -202,12 +202,11 @@ def portfolio_risk(book: PortfolioBook, outcome: RiskOutcome) -> PortfolioRisk:
 
 def _health_maint_with(book: PortfolioBook, moved: Mapping[str, Decimal]) -> Decimal:
     """`health.maint` with the prices of the assets in `moved` replaced."""
-    market = book.market
     nlv = book.nlv.maint
     prices = current_prices(book)
     for asset, price in moved.items():
-        revalued = value_exposure(market, book.groups[asset], price, weighted=False, detail=False)
-        nlv += revalued.collateral.maint - book.values[asset].collateral.maint
+        value = book.values[asset]
+        nlv += value.sensitivity.sides_at(price)[0].maint - value.collateral.maint
         prices[asset] = price
     outcome = risk_outcome(book, current_quantities(book), prices, book.owes)
     return nlv - outcome.requirement_maint

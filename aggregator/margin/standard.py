@@ -68,13 +68,16 @@ def liquidation_price(book: StandardBook, asset: str) -> Decimal | None:
     price = book.market.prices[asset].price
     if price <= 0:
         return None
-    rest = book.health.maint - book.values[asset].health_maint
-    market = book.market
+    value = book.values[asset]
+    rest = book.health.maint - value.health_maint
+    sensitivity = value.sensitivity
 
     def health_at(p: Decimal) -> Decimal:
-        return rest + value_exposure(market, group, p, detail=False).health_maint
+        return rest + sensitivity.health_maint_at(p)
 
-    return nearest_root_piecewise_linear(health_at, price, _ZERO, price_breakpoints(market, group))
+    return nearest_root_piecewise_linear(
+        health_at, price, _ZERO, price_breakpoints(book.market, group)
+    )
 
 
 def liquidation_shock(book: StandardBook) -> Decimal | None:
@@ -94,11 +97,12 @@ def liquidation_shock(book: StandardBook) -> Decimal | None:
         price = market.prices[asset].price
         breakpoints.extend(p / price - _ONE for p in price_breakpoints(market, book.groups[asset]))
 
+    terms = [(market.prices[a].price, book.values[a].sensitivity) for a in moving]
+
     def health_at(shock: Decimal) -> Decimal:
         total = rest
-        for asset in moving:
-            moved = market.prices[asset].price * (_ONE + shock)
-            total += value_exposure(market, book.groups[asset], moved, detail=False).health_maint
+        for price, sensitivity in terms:
+            total += sensitivity.health_maint_at(price * (_ONE + shock))
         return total
 
     return nearest_root_piecewise_linear(health_at, _ZERO, _MINUS_ONE, breakpoints)
@@ -176,7 +180,7 @@ def max_borrow(book: StandardBook, asset: str) -> Decimal:
         after = value_exposure(market, extended, detail=False).requirement.init
         return after - before <= free
 
-    return largest_satisfying(fits, upper)
+    return largest_satisfying(fits, upper, iterations=64)
 
 
 def max_withdraw(book: StandardBook, asset: str) -> Decimal:
@@ -215,4 +219,4 @@ def max_withdraw(book: StandardBook, asset: str) -> Decimal:
         after = value_exposure(market, withdrawn(group, order, amount), detail=False)
         return before - after.collateral.init <= free
 
-    return largest_satisfying(fits, total)
+    return largest_satisfying(fits, total, iterations=64)

@@ -94,6 +94,68 @@ def group_by_asset(holdings: Iterable[Holding], perps: Iterable[Perp]) -> dict[s
 
 
 @dataclass(frozen=True, slots=True)
+class PerpTerm:
+    """A perp's price-independent parameters: `ratio` is margin ratio plus latency buffer per
+    side (0 in portfolio mode), `gain_weight` the pnl weight per side (0 where it cannot count:
+    invalid price, or the init side of a stale chain)."""
+
+    base: Decimal
+    entry: Decimal
+    ratio: Sides
+    gain_weight: Sides
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSensitivity:
+    """An asset group's value as a function of its price alone, validity held fixed.
+
+    Ranking lines by unit value does not depend on the price (every unit value is the same
+    adjusted price times a per-line factor), so collateral is `p_a(p) * collateral_units` and
+    spot liabilities `p_l(p) * liability_units` with constant units; perps add their own
+    piecewise-linear terms. This is what makes liquidation prices exact and cheap.
+    """
+
+    band_width: Decimal
+    collateral_units: Sides
+    liability_units: Sides
+    perps: tuple[PerpTerm, ...]
+    weighted: bool
+
+    def sides_at(self, price: Decimal) -> tuple[Sides, Sides]:
+        """(collateral, requirement) of the group at `price`."""
+        band = confidence_band(price, self.band_width)
+        asset_price = price - band
+        liability_price = price + band
+        coll_i = asset_price * self.collateral_units.init
+        coll_m = asset_price * self.collateral_units.maint
+        req_i = liability_price * self.liability_units.init
+        req_m = liability_price * self.liability_units.maint
+        if not self.weighted:
+            coll_i, coll_m, req_i, req_m = coll_i - req_i, coll_m - req_m, _ZERO, _ZERO
+        for term in self.perps:
+            pnl = term.base * (price - term.entry)
+            if pnl > 0:
+                coll_i += pnl * term.gain_weight.init
+                coll_m += pnl * term.gain_weight.maint
+            elif self.weighted:
+                req_i -= pnl
+                req_m -= pnl
+            else:
+                coll_i += pnl
+                coll_m += pnl
+            if self.weighted:
+                notional = abs(term.base) * price
+                req_i += notional * term.ratio.init
+                req_m += notional * term.ratio.maint
+        return Sides(coll_i, coll_m), Sides(req_i, req_m)
+
+    def health_maint_at(self, price: Decimal) -> Decimal:
+        """The group's contribution to `health.maint` at `price`."""
+        collateral, requirement = self.sides_at(price)
+        return collateral.maint - requirement.maint
+
+
+@dataclass(frozen=True, slots=True)
 class ExposureValue:
     """Totals of one asset's lines (and the lines, when asked for)."""
 
@@ -101,6 +163,7 @@ class ExposureValue:
     requirement: Sides
     equity: Decimal
     collateral_value: Decimal
+    sensitivity: PriceSensitivity
     lines: tuple[LineValue, ...] = ()
 
     @property
@@ -137,23 +200,19 @@ def value_exposure(
     liability_price = p + band
     curves = market.curves[symbol]
 
+    # Slices carry per-line factors; multiplied by the adjusted price they are unit values.
     coll_init: list[tuple[Decimal, Decimal]] = []
     coll_maint: list[tuple[Decimal, Decimal]] = []
     liab: list[tuple[Decimal, Decimal]] = []
-    kinds: list[tuple[int, Holding, Decimal, Decimal]] = []  # line, buffer, unit price
-    for index, holding in exposure.holdings:
+    for _, holding in exposure.holdings:
         b = market.buffers[(holding.chain, symbol)]
         if holding.amount >= 0:
-            unit = asset_price * (_ONE - b)
-            counted = unit if valid else _ZERO
-            coll_maint.append((holding.amount, counted))
-            coll_init.append(
-                (holding.amount, _ZERO if market.chains[holding.chain].stale else counted)
-            )
+            factor = _ONE - b if valid else _ZERO
+            coll_maint.append((holding.amount, factor))
+            stale = market.chains[holding.chain].stale
+            coll_init.append((holding.amount, _ZERO if stale else factor))
         else:
-            unit = liability_price * (_ONE + b)
-            liab.append((-holding.amount, unit))
-        kinds.append((index, holding, b, unit))
+            liab.append((-holding.amount, _ONE + b))
 
     if weighted:
         ci = fill_curve(coll_init, curves.collateral_init)
@@ -161,30 +220,68 @@ def value_exposure(
         li = fill_curve(liab, curves.liability_init)
         lm = fill_curve(liab, curves.liability_maint)
     else:
-        ci = [unit * amount for amount, unit in coll_init]
-        cm = [unit * amount for amount, unit in coll_maint]
-        li = [unit * amount for amount, unit in liab]
+        ci = [f * amount for amount, f in coll_init]
+        cm = [f * amount for amount, f in coll_maint]
+        li = [f * amount for amount, f in liab]
         lm = li
 
-    coll_i = sum(ci, _ZERO)
-    coll_m = sum(cm, _ZERO)
-    req_i = sum(li, _ZERO)
-    req_m = sum(lm, _ZERO)
-    if not weighted:
-        coll_i, coll_m, req_i, req_m = coll_i - req_i, coll_m - req_m, _ZERO, _ZERO
+    terms: list[PerpTerm] = []
+    pnl_init, pnl_maint = params.pnl_weight_init, params.pnl_weight_maint
+    for _, perp in exposure.perps:
+        b = market.buffers[(perp.chain, symbol)]
+        if weighted:
+            size = abs(perp.base)
+            ratio = Sides(
+                perp_margin_ratio(perp.imr, perp.imf, size) + b,
+                perp_margin_ratio(perp.mmr, perp.imf, size) + b,
+            )
+        else:
+            ratio = ZERO_SIDES
+        stale = market.chains[perp.chain].stale
+        gain = Sides(_ZERO if stale or not valid else pnl_init, pnl_maint if valid else _ZERO)
+        terms.append(PerpTerm(perp.base, perp.entry_price, ratio, gain))
+
+    sensitivity = PriceSensitivity(
+        state.band_width,
+        Sides(sum(ci, _ZERO), sum(cm, _ZERO)),
+        Sides(sum(li, _ZERO), sum(lm, _ZERO)),
+        tuple(terms),
+        weighted,
+    )
+    collateral, requirement = sensitivity.sides_at(p)
+
     equity = _ZERO
     collateral_value = _ZERO
+    for _, holding in exposure.holdings:
+        if holding.amount < 0 or valid:
+            equity += holding.amount * p
+            if holding.amount > 0:
+                collateral_value += holding.amount * p
+    for term in terms:
+        pnl = term.base * (p - term.entry)
+        if pnl < 0 or valid:
+            equity += pnl
+    if not detail:
+        return ExposureValue(collateral, requirement, equity, collateral_value, sensitivity)
+
     lines: list[LineValue] = []
-    ai = 0
-    lj = 0
-    for index, holding, b, unit in kinds:
+    ai = lj = 0
+    for index, holding in exposure.holdings:
+        b = market.buffers[(holding.chain, symbol)]
         value = holding.amount * p
         if holding.amount >= 0:
-            if valid:
-                equity += value
-                collateral_value += value
-            if detail:
-                c = Sides(ci[ai], cm[ai])
+            unit = asset_price * (_ONE - b)
+            c = Sides(asset_price * ci[ai], asset_price * cm[ai])
+            lines.append(
+                _holding_line(
+                    index, holding, p, valid, value, unit, b, collateral=c, requirement=ZERO_SIDES
+                )
+            )
+            ai += 1
+        else:
+            unit = liability_price * (_ONE + b)
+            r = Sides(liability_price * li[lj], liability_price * lm[lj])
+            if weighted:
                 lines.append(
                     _holding_line(
                         index,
@@ -194,94 +291,53 @@ def value_exposure(
                         value,
                         unit,
                         b,
-                        collateral=c,
+                        collateral=ZERO_SIDES,
+                        requirement=r,
+                    )
+                )
+            else:
+                lines.append(
+                    _holding_line(
+                        index,
+                        holding,
+                        p,
+                        valid,
+                        value,
+                        unit,
+                        b,
+                        collateral=Sides(-r.init, -r.maint),
                         requirement=ZERO_SIDES,
                     )
                 )
-            ai += 1
-        else:
-            equity += value
-            if detail:
-                r = Sides(li[lj], lm[lj])
-                if weighted:
-                    lines.append(
-                        _holding_line(
-                            index,
-                            holding,
-                            p,
-                            valid,
-                            value,
-                            unit,
-                            b,
-                            collateral=ZERO_SIDES,
-                            requirement=r,
-                        )
-                    )
-                else:
-                    lines.append(
-                        _holding_line(
-                            index,
-                            holding,
-                            p,
-                            valid,
-                            value,
-                            unit,
-                            b,
-                            collateral=Sides(-r.init, -r.maint),
-                            requirement=ZERO_SIDES,
-                        )
-                    )
             lj += 1
-
-    for index, perp in exposure.perps:
-        b = market.buffers[(perp.chain, symbol)]
-        size = abs(perp.base)
-        notional = size * p
+    for (index, perp), term in zip(exposure.perps, terms, strict=True):
+        single = PriceSensitivity(state.band_width, ZERO_SIDES, ZERO_SIDES, (term,), weighted)
+        coll, req = single.sides_at(p)
         pnl = perp.base * (p - perp.entry_price)
-        gain = pnl if pnl > 0 and valid else _ZERO
-        loss = -pnl if pnl < 0 else _ZERO
-        stale = market.chains[perp.chain].stale
-        gain_i = _ZERO if stale else gain * params.pnl_weight_init
-        gain_m = gain * params.pnl_weight_maint
-        equity += gain - loss
-        if weighted:
-            mr_i = perp_margin_ratio(perp.imr, perp.imf, size)
-            mr_m = perp_margin_ratio(perp.mmr, perp.imf, size)
-            r_i = notional * (mr_i + b) + loss
-            r_m = notional * (mr_m + b) + loss
-            coll = Sides(gain_i, gain_m)
-            req = Sides(r_i, r_m)
-        else:
-            mr_i = mr_m = _ZERO
-            coll = Sides(gain_i - loss, gain_m - loss)
-            req = ZERO_SIDES
-        coll_i += coll.init
-        coll_m += coll.maint
-        req_i += req.init
-        req_m += req.maint
-        if detail:
-            lines.append(
-                LineValue(
-                    "perp",
-                    index,
-                    perp.chain,
-                    perp.venue,
-                    symbol,
-                    perp.base,
-                    p,
-                    valid,
-                    pnl,
-                    p,
-                    b,
-                    Sides(mr_i, mr_m),
-                    coll,
-                    req,
-                    notional=notional,
-                    pnl=pnl,
-                )
+        b = market.buffers[(perp.chain, symbol)]
+        weight = Sides(term.ratio.init - b, term.ratio.maint - b) if weighted else ZERO_SIDES
+        lines.append(
+            LineValue(
+                "perp",
+                index,
+                perp.chain,
+                perp.venue,
+                symbol,
+                perp.base,
+                p,
+                valid,
+                pnl,
+                p,
+                b,
+                weight,
+                coll,
+                req,
+                notional=abs(perp.base) * p,
+                pnl=pnl,
             )
+        )
     return ExposureValue(
-        Sides(coll_i, coll_m), Sides(req_i, req_m), equity, collateral_value, tuple(lines)
+        collateral, requirement, equity, collateral_value, sensitivity, tuple(lines)
     )
 
 

@@ -44,6 +44,9 @@ def build_lines(
     lines = Lines(issues=list(plan.issues))
     markets: dict[int, drift.DriftSpotMarketState] = {}
     drift_users: list[tuple[str, Role, RawAccount]] = []
+    reserves: dict[str, kamino.KaminoReserveState] = {}
+    obligations: list[tuple[str, Role, RawAccount]] = []
+    wrong_units: set[str] = set()  # reserves whose mint decimals differ from the config
     for key in plan.keys:
         role = plan.roles[key]
         account = accounts.get(key)
@@ -69,9 +72,15 @@ def build_lines(
         elif role.kind == "drift_user" and account is not None:
             drift_users.append((key, role, account))
         elif role.kind == "kamino" and account is not None:
-            _kamino_lines(spec, plan, key, role, account, lines)
+            obligations.append((key, role, account))
+        elif role.kind == "kamino_reserve":
+            reserve = _kamino_reserve(spec, key, role, account, lines, wrong_units)
+            if reserve is not None:
+                reserves[key] = reserve
     for key, role, account in drift_users:
         _drift_lines(spec, key, role, account, markets, lines)
+    for key, role, account in obligations:
+        _kamino_lines(spec, plan, key, role, account, reserves, wrong_units, lines)
     return lines
 
 
@@ -143,25 +152,30 @@ def _invalid(
 def _price(
     key: str, role: Role, account: RawAccount | None, block_time: int, lines: Lines
 ) -> PriceObservation:
+    """The feed's price, valid or not. A bad account (missing, legacy format, wrong owner, not
+    decodable, another feed) is also a `LineIssue` naming it, so that the poll records it; a
+    price that is only too uncertain or too old is not an account problem and is not."""
     feed = role.feed
     assert feed is not None  # the plan sets it for every feed role
+
+    def bad_account(reason: str, update: pyth.PriceUpdateV2 | None = None) -> PriceObservation:
+        lines.issues.append(LineIssue(key, f"Pyth price of {feed.asset}: {reason}"))
+        return _invalid(feed.asset, key, reason, update)
+
     if account is None:
-        return _invalid(feed.asset, key, "price account not found")
+        return bad_account("price account not found")
     if pyth.is_legacy_price_account(account.data):
-        return _invalid(
-            feed.asset,
-            key,
-            "legacy Pyth price account (no feed id to verify); configure a PriceUpdateV2 account",
+        return bad_account(
+            "legacy Pyth price account (no feed id to verify); configure a PriceUpdateV2 account"
         )
     if account.owner not in feed.owners:
-        return _invalid(feed.asset, key, f"owner {account.owner} is not a Pyth receiver program")
+        return bad_account(f"owner {account.owner} is not a Pyth receiver program")
     try:
         update = pyth.decode_price_update_v2(account.data)
     except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"Pyth price of {feed.asset}: {error}"))
-        return _invalid(feed.asset, key, str(error))
+        return bad_account(str(error))
     if update.feed_id.lower() != feed.feed_id.lower():
-        return _invalid(feed.asset, key, f"feed id {update.feed_id} is not {feed.feed_id}", update)
+        return bad_account(f"feed id {update.feed_id} is not {feed.feed_id}", update)
     if update.price <= 0:
         return _invalid(feed.asset, key, f"non-positive price {update.price}", update)
     ratio = Decimal(update.conf) / Decimal(update.price)
@@ -281,8 +295,50 @@ def _drift_lines(
         )
 
 
+def _kamino_reserve(
+    spec: SolanaChainSpec,
+    key: str,
+    role: Role,
+    account: RawAccount | None,
+    lines: Lines,
+    wrong_units: set[str],
+) -> kamino.KaminoReserveState | None:
+    """The decoded reserve, or None with an issue naming it (its deposits are then skipped)."""
+    venue, configured = spec.kamino, role.kamino_reserve
+    assert venue is not None and configured is not None
+    name = f"Kamino reserve {configured.asset}"
+    if account is None:
+        lines.issues.append(LineIssue(key, f"{name}: account not found"))
+        return None
+    if account.owner != venue.program_id:
+        lines.issues.append(LineIssue(key, f"{name} owned by {account.owner}, not the program"))
+        return None
+    try:
+        reserve = kamino.decode_reserve(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"{name}: {error}"))
+        return None
+    if reserve.mint_decimals != configured.decimals:
+        wrong_units.add(key)
+        lines.issues.append(
+            LineIssue(
+                key,
+                f"{name} has {reserve.mint_decimals} dp, configured {configured.decimals}",
+            )
+        )
+        return None
+    return reserve
+
+
 def _kamino_lines(
-    spec: SolanaChainSpec, plan: ReadPlan, key: str, role: Role, account: RawAccount, lines: Lines
+    spec: SolanaChainSpec,
+    plan: ReadPlan,
+    key: str,
+    role: Role,
+    account: RawAccount,
+    reserves: dict[str, kamino.KaminoReserveState],
+    wrong_units: set[str],
+    lines: Lines,
 ) -> None:
     venue = spec.kamino
     assert venue is not None
@@ -299,34 +355,65 @@ def _kamino_lines(
         lines.issues.append(LineIssue(key, f"Kamino obligation owner {obligation.owner}"))
         return
     for deposit in obligation.deposits:
-        reserve = plan.reserves.get(deposit.reserve)
-        if reserve is None:
+        configured = plan.reserves.get(deposit.reserve)
+        if configured is None:
             lines.issues.append(LineIssue(key, f"Kamino reserve {deposit.reserve} unknown"))
+            continue
+        state = reserves.get(deposit.reserve)
+        if state is None:
+            # A collateral-token amount is not a liquidity amount: never value it as one.
+            lines.issues.append(
+                LineIssue(
+                    key,
+                    f"Kamino {configured.asset} deposit of {wallet} skipped: reserve "
+                    f"{deposit.reserve} could not be read",
+                )
+            )
+            continue
+        if state.lending_market != obligation.lending_market:
+            lines.issues.append(
+                LineIssue(
+                    key,
+                    f"Kamino reserve {deposit.reserve} belongs to market {state.lending_market}, "
+                    f"not the obligation's {obligation.lending_market}",
+                )
+            )
             continue
         lines.positions.append(
             Position(
                 account=Address(wallet),
                 venue="kamino",
-                asset=reserve.asset,
+                asset=configured.asset,
                 kind="deposit",
-                amount_raw=deposit.deposited_amount,
-                decimals=reserve.decimals,
+                amount_raw=state.collateral_to_liquidity(deposit.deposited_amount),
+                decimals=configured.decimals,
                 market=deposit.reserve,
             )
         )
     for borrow in obligation.borrows:
-        reserve = plan.reserves.get(borrow.reserve)
-        if reserve is None:
+        configured = plan.reserves.get(borrow.reserve)
+        if configured is None:
             lines.issues.append(LineIssue(key, f"Kamino reserve {borrow.reserve} unknown"))
             continue
+        if borrow.reserve in wrong_units:
+            lines.issues.append(
+                LineIssue(
+                    key,
+                    f"Kamino {configured.asset} borrow of {wallet} skipped: reserve "
+                    f"{borrow.reserve} decimals differ from the config",
+                )
+            )
+            continue
+        # borrowed_amount_sf is already in liquidity base units: the line does not need the
+        # reserve account, so a debt is kept even when its reserve could not be read.
         lines.positions.append(
             Position(
                 account=Address(wallet),
                 venue="kamino",
-                asset=reserve.asset,
+                asset=configured.asset,
                 kind="borrow",
                 amount_raw=-borrow.borrowed_amount_raw,
-                decimals=reserve.decimals,
+                decimals=configured.decimals,
                 market=borrow.reserve,
             )
         )

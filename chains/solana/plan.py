@@ -2,7 +2,8 @@
 
 Every account the snapshot needs (wallets for native SOL, associated token accounts per token
 program, discovered token accounts, Pyth feeds, Drift users and spot markets, Kamino
-obligations) goes into one ordered, de-duplicated key list, read with `getMultipleAccounts`.
+obligations and reserves) goes into one ordered, de-duplicated key list, read with
+`getMultipleAccounts`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from chains.solana.spec import (
 @dataclass(frozen=True, slots=True)
 class Role:
     """Why an account is read. `kind` is one of: wallet, ata, token, feed, drift_market,
-    drift_user, kamino."""
+    drift_user, kamino, kamino_reserve."""
 
     kind: str
     wallet: str | None = None
@@ -36,6 +37,7 @@ class Role:
     drift_market: DriftSpotMarket | None = None
     sub_account_id: int = 0
     lending_market: str | None = None
+    kamino_reserve: KaminoReserve | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +104,12 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
     if spec.kamino is not None:
         program = _parse(spec.kamino.program_id, "Kamino program", plan.issues)
         plan.reserves = {reserve.reserve: reserve for reserve in spec.kamino.reserves}
+        for reserve in spec.kamino.reserves:
+            # Read in the same pass: deposits are collateral tokens, valued through the
+            # reserve's exchange rate at this slot.
+            reserve_key = _parse(reserve.reserve, f"Kamino reserve {reserve.asset}", plan.issues)
+            if reserve_key is not None:
+                plan.add(reserve_key, Role("kamino_reserve", kamino_reserve=reserve))
         lending_markets = [
             (name, _parse(name, "Kamino lending market", plan.issues))
             for name in spec.kamino.lending_markets

@@ -346,3 +346,47 @@ class LocalSolana:
         )
         self.set_raw_account(address, data, program)
         return address
+
+    def set_kamino_reserve(
+        self,
+        reserve: Pubkey | str,
+        lending_market: Pubkey | str,
+        liquidity_mint: Pubkey | str,
+        mint_decimals: int,
+        *,
+        available_amount: int,
+        borrowed_amount_sf: int = 0,
+        collateral_supply: int,
+        accumulated_protocol_fees_sf: int = 0,
+        accumulated_referrer_fees_sf: int = 0,
+        pending_referrer_fees_sf: int = 0,
+        collateral_mint: Pubkey | str | None = None,
+        token_program: str = SPL_TOKEN_PROGRAM,
+        program_id: str = KAMINO_PROGRAM,
+    ) -> Pubkey:
+        """Write a Reserve (real 8,624-byte layout) at `reserve`, owned by the klend program.
+
+        Exchange rate: (available + borrowed_sf/2^60 - fees_sf/2^60) liquidity base units per
+        `collateral_supply` collateral tokens. `collateral_mint` defaults to a key derived from
+        the reserve (klend's is a PDA; nothing here reads it)."""
+        reserve_key = _key(reserve)
+        collateral = (
+            _key(collateral_mint)
+            if collateral_mint is not None
+            else keypair_from_seed(b"kamino-collateral:" + bytes(reserve_key)).pubkey()
+        )
+        data = kamino.encode_reserve(
+            lending_market=_key(lending_market),
+            liquidity_mint=_key(liquidity_mint),
+            mint_decimals=mint_decimals,
+            available_amount=available_amount,
+            borrowed_amount_sf=borrowed_amount_sf,
+            collateral_mint=collateral,
+            collateral_supply=collateral_supply,
+            accumulated_protocol_fees_sf=accumulated_protocol_fees_sf,
+            accumulated_referrer_fees_sf=accumulated_referrer_fees_sf,
+            pending_referrer_fees_sf=pending_referrer_fees_sf,
+            token_program=Pubkey.from_string(token_program),
+        )
+        self.set_raw_account(reserve_key, data, Pubkey.from_string(program_id))
+        return reserve_key

@@ -155,11 +155,43 @@ def set_demo_prices(
     )
 
 
+def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
+    """Write the two demo Kamino reserves with real layouts and non-trivial exchange rates.
+
+    SOL reserve: 1,000 SOL available + 260 SOL borrowed - 10 SOL fees (6 protocol, 3 referrer,
+    1 pending) = 1,250 SOL for 1,000 collateral tokens: 1 kSOL = 1.25 SOL.
+    USDC reserve: 408,000 + 100,000 USDC for 500,000 collateral tokens: 1 kUSDC = 1.016 USDC.
+    """
+    demo = DEMO_SOLANA
+    local.set_kamino_reserve(
+        demo.kamino_reserve_sol,
+        demo.kamino_lending_market,
+        WSOL_MINT,
+        9,
+        available_amount=1_000 * 10**9,
+        borrowed_amount_sf=(260 * 10**9) << 60,
+        accumulated_protocol_fees_sf=(6 * 10**9) << 60,
+        accumulated_referrer_fees_sf=(3 * 10**9) << 60,
+        pending_referrer_fees_sf=(1 * 10**9) << 60,
+        collateral_supply=1_000 * 10**9,
+    )
+    local.set_kamino_reserve(
+        demo.kamino_reserve_usdc,
+        demo.kamino_lending_market,
+        usdc,
+        6,
+        available_amount=408_000 * 10**6,
+        borrowed_amount_sf=(100_000 * 10**6) << 60,
+        collateral_supply=500_000 * 10**6,
+    )
+
+
 def seed_demo_world(local: LocalSolana) -> None:
     """Create the demo mints, balances, prices and positions, then finalize them.
 
     alice: 10 SOL, 25,000 USDC, 1,000 PYUSD; Drift: 5,000 USDC deposit, 2 SOL borrow, long
-    10 SOL-PERP at $140. bob: 50 SOL, 500 USDC; Kamino: 20 SOL collateral, 1,000 USDC borrowed.
+    10 SOL-PERP at $140. bob: 50 SOL, 500 USDC; Kamino: 20 SOL collateral (16 kSOL collateral
+    tokens at 1.25), 1,000 USDC borrowed.
     May raise: LocalChainError.
     """
     demo = DEMO_SOLANA
@@ -179,10 +211,12 @@ def seed_demo_world(local: LocalSolana) -> None:
         perp=((0, 10 * 10**9, -1_400 * 10**6, -1_400 * 10**6),),
     )
     market = Pubkey.from_string(demo.kamino_lending_market)
+    set_demo_kamino_reserves(local, usdc)
     local.set_kamino_obligation(
         demo.bob,
         market,
-        deposits=((Pubkey.from_string(demo.kamino_reserve_sol), 20 * 10**9, 3_000 << 60),),
+        # 16 kSOL collateral tokens at 1.25 SOL each (see set_demo_kamino_reserves) = 20 SOL
+        deposits=((Pubkey.from_string(demo.kamino_reserve_sol), 16 * 10**9, 3_000 << 60),),
         borrows=(
             (Pubkey.from_string(demo.kamino_reserve_usdc), (1_000 * 10**6) << 60, 1_000 << 60),
         ),

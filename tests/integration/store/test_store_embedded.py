@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import text
@@ -9,8 +11,10 @@ from sqlalchemy import text
 from aggregator.store.database import Database, resolve_database_url, stop_embedded_server
 
 
-async def test_embedded_server_starts_in_a_directory_and_is_reused(tmp_path: Path) -> None:
-    data_dir = tmp_path / ".xmargin"
+async def test_embedded_server_starts_in_a_directory_and_is_reused() -> None:
+    # Outside pytest's basetemp, which another pytest session may re-lock to 0700 (see conftest).
+    parent = Path(tempfile.mkdtemp(prefix="xmargin-embedded-"))
+    data_dir = parent / ".xmargin"
     try:
         url = resolve_database_url(env={}, data_dir=data_dir)
         assert url.startswith("postgresql+psycopg://postgres@/xmargin?host=")
@@ -26,5 +30,7 @@ async def test_embedded_server_starts_in_a_directory_and_is_reused(tmp_path: Pat
         finally:
             await db.dispose()
     finally:
-        assert stop_embedded_server(data_dir) is True
-    assert stop_embedded_server(data_dir) is False
+        stopped = stop_embedded_server(data_dir)
+        assert stop_embedded_server(data_dir) is False
+        shutil.rmtree(parent, ignore_errors=True)
+    assert stopped is True

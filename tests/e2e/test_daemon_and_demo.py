@@ -1,0 +1,72 @@
+"""`xmargin run` (the daemon) and `xmargin demo --once`, run as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+from eth_utils import to_checksum_address
+
+from aggregator.store.database import Database
+from aggregator.store.statuses import get_status
+from aggregator.store.users import get_user
+from chains.evm.devnet import mine, seed_wallet
+from tests.e2e.conftest import XMARGIN, Chain, Cli, write_config
+
+GRACE = "0x0000000000000000000000000000000000009ace"
+
+
+async def test_daemon_polls_publishes_and_stops_cleanly_on_sigterm(
+    xmargin: Cli, chain: Chain, db: Database, database_url: str, tmp_path: Path
+) -> None:
+    wallet = to_checksum_address(GRACE)
+    await seed_wallet(chain.url, chain.deployment, wallet, tokens={"USDC": 9 * 10**6})
+    await mine(chain.url, 3)
+    config = write_config(tmp_path, {"local": [chain.url]})
+    assert xmargin("users", "add", "grace", config=config).code == 0
+    assert xmargin("wallets", "link", "grace", "local", wallet, config=config).code == 0
+
+    daemon = await asyncio.create_subprocess_exec(
+        *XMARGIN,
+        "run",
+        "--config",
+        str(config),
+        env={**os.environ, "XMARGIN_DATABASE_URL": database_url},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        document = None
+        deadline = time.monotonic() + 60
+        while document is None and time.monotonic() < deadline and daemon.returncode is None:
+            async with db.session() as session:
+                user = await get_user(session, "grace")
+                assert user is not None
+                record = await get_status(session, user.id)
+            if record is not None and record.document["holdings"]:
+                document = record.document
+            else:
+                await asyncio.sleep(0.5)
+        assert document is not None, "the daemon published no status with holdings"
+        assert [h["amount"] for h in document["holdings"] if h["asset"] == "USDC"] == ["9"]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        raw, _ = await asyncio.wait_for(daemon.communicate(), timeout=60)
+    output = raw.decode()
+    assert daemon.returncode == 0, output
+    assert "xmargin daemon started" in output
+    assert "stopping" in output
+
+
+def test_demo_once_runs_local_chains_and_prints_the_table(xmargin: Cli) -> None:
+    result = xmargin("demo", "--once", config=Path(__file__).parents[2] / "config/devnet.toml")
+    assert result.code == 0, result.stdout + result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "healthy" in rows["alice"]
+    assert "margin_call" in rows["bob"]  # near liquidation by design
+    for chain in ("devnet_l1", "devnet_l2", "devnet_solana"):
+        assert f"poll {chain}: block" in result.stdout

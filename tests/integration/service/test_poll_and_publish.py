@@ -1,0 +1,113 @@
+"""Polling and publishing against real anvil and real Postgres: locks, failures, staleness."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest_asyncio
+
+from aggregator.config import LoadedConfig, load_config
+from aggregator.polling import poll_chain
+from aggregator.publish import publish
+from aggregator.specs import chain_spec
+from aggregator.store.database import Database
+from aggregator.store.locks import held_lock
+from aggregator.store.observations import latest_observations
+from aggregator.store.statuses import get_status, status_history
+from aggregator.store.users import add_user, link_wallet
+from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
+from chains.registry import build_adapter
+from tests.e2e.conftest import write_config
+
+WALLET = "0x000000000000000000000000000000000000F00d"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def node() -> AsyncIterator[tuple[AnvilNode, EvmDeployment]]:
+    async with AnvilNode(chain_id=31337) as anvil:
+        yield anvil, await deploy_demo_world(anvil.url)
+
+
+def _config(tmp_path: Path, url: str, max_staleness_seconds: int = 300) -> LoadedConfig:
+    return load_config(
+        write_config(tmp_path, {"local": [url]}, max_staleness_seconds=max_staleness_seconds)
+    )
+
+
+async def _user_with_wallet(db: Database) -> int:
+    async with db.session() as session:
+        user_id = await add_user(session, "frank")
+        await link_wallet(session, user_id, "local", WALLET)
+    return user_id
+
+
+async def test_a_chain_being_polled_elsewhere_is_skipped(
+    db: Database, node: tuple[AnvilNode, EvmDeployment], tmp_path: Path
+) -> None:
+    anvil, _ = node
+    config = _config(tmp_path, anvil.url)
+    user_id = await _user_with_wallet(db)
+    adapter = build_adapter(chain_spec(config, "local"))
+    try:
+        async with held_lock(db, "poll:local") as taken:
+            assert taken
+            result = await poll_chain(db, adapter, {WALLET: user_id})
+        assert result.skipped and "skipped" in result.describe()
+        async with db.session() as session:
+            assert await latest_observations(session) == {}
+        result = await poll_chain(db, adapter, {WALLET: user_id})
+        assert result.ok and not result.skipped and result.height is not None
+    finally:
+        await adapter.aclose()
+
+
+async def test_failed_poll_keeps_last_good_head_and_publish_ages_it_into_stale(
+    db: Database, node: tuple[AnvilNode, EvmDeployment], tmp_path: Path
+) -> None:
+    anvil, deployment = node
+    await seed_wallet(anvil.url, deployment, WALLET, tokens={"USDC": 250_000_000})
+    await mine(anvil.url, 3)
+    config = _config(tmp_path, anvil.url, max_staleness_seconds=60)
+    user_id = await _user_with_wallet(db)
+    good = build_adapter(chain_spec(config, "local"))
+    dead_config = _config(tmp_path, "http://127.0.0.1:9", max_staleness_seconds=60)
+    dead = build_adapter(chain_spec(dead_config, "local"))
+    try:
+        first = await poll_chain(db, good, {WALLET: user_id})
+        assert first.ok
+        failed = await poll_chain(db, dead, {WALLET: user_id})
+        assert not failed.ok and "127.0.0.1:9" in (failed.error or "")
+    finally:
+        await good.aclose()
+        await dead.aclose()
+
+    async with db.session() as session:
+        observed = (await latest_observations(session))["local"]
+    assert observed.read_point.height == first.height
+    assert observed.superseded_by_failure
+
+    now = datetime.now(UTC)
+    report = await publish(db, config, as_of=now)
+    assert (report.users, report.changed) == (1, 1)
+    async with db.session() as session:
+        fresh = await get_status(session, user_id)
+    assert fresh is not None and fresh.stale is False
+    assert fresh.document["chains"]["eip155:31337"]["last_poll_failed"] is True
+    usdc = [h for h in fresh.document["holdings"] if h["asset"] == "USDC"]
+    assert [(h["amount"], h["amount_raw"]) for h in usdc] == [("250", "250000000")]
+
+    # Two minutes later nothing new was read: the same data is now older than max_staleness.
+    later = await publish(db, config, as_of=now + timedelta(seconds=120))
+    assert later.changed == 1
+    async with db.session() as session:
+        aged = await get_status(session, user_id)
+        history = await status_history(session, user_id, 10)
+    assert aged is not None and aged.stale is True
+    assert aged.stale_chains == ("eip155:31337",)
+    # A stale chain's assets count 0 on the initial side: nothing left to borrow against.
+    assert aged.weighted_collateral_init_usd == Decimal(0)
+    assert aged.equity_usd == Decimal(250)
+    assert len(history) == 2  # one row per material change

@@ -1,0 +1,92 @@
+"""Stored observations → risk-engine portfolios: units, CAIP-2 names, per-user chains."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from aggregator.config import LoadedConfig, load_config
+from aggregator.portfolio_builder import (
+    ObservedChain,
+    ObservedLine,
+    ObservedPrice,
+    build_portfolios,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+AS_OF = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+BLOCK = datetime(2026, 11, 24, 11, 59, 30, tzinfo=UTC)
+
+
+def _config() -> LoadedConfig:
+    return load_config(REPO / "config" / "devnet.toml")
+
+
+def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
+    config = _config()
+    chains = [
+        ObservedChain("devnet_l1", 18, "0xabc", BLOCK, "latest"),
+        ObservedChain("devnet_solana", 1001, "hash", BLOCK, "finalized"),
+    ]
+    lines = [
+        ObservedLine(1, "devnet_l1", "0xA", "USDC", "wallet", "balance", 1_234_567_891, 6),
+        ObservedLine(1, "devnet_l1", "0xA", "USDC", "aave_v3:devnet", "borrow", -500 * 10**6, 6),
+        ObservedLine(1, "devnet_l1", "0xA", "WETH", "wallet", "balance", 0, 18),
+        ObservedLine(
+            2, "devnet_solana", "So1", "SOL", "drift", "perp", -3 * 10**9, 9, Decimal(140), "0"
+        ),
+        ObservedLine(3, "devnet_l1", "0xC", "USDC", "wallet", "balance", 5, 6),  # no wallets row
+    ]
+    prices = {"USDC": ObservedPrice("USDC", Decimal(1), Decimal(0), BLOCK)}
+    portfolios = build_portfolios(
+        config,
+        AS_OF,
+        {1: ["devnet_l1"], 2: ["devnet_solana", "devnet_l2"]},
+        chains,
+        lines,
+        prices,
+    )
+    assert set(portfolios) == {1, 2}
+
+    alice = portfolios[1]
+    assert list(alice.chains) == ["eip155:31337"]  # only the chains of alice's wallets
+    assert [(h.chain, h.asset, h.amount, h.venue) for h in alice.holdings] == [
+        ("eip155:31337", "USDC", Decimal("1234.567891"), "wallet"),
+        ("eip155:31337", "USDC", Decimal("-500"), "aave_v3:devnet"),
+    ]  # the zero WETH balance carries nothing
+    assert alice.assets["USDC"].price == Decimal(1)
+    assert alice.assets["ETH"].price is None  # never read: collateral counts 0
+    assert alice.assets["WBTC"].tiers[1].ratio == Decimal("0.9")
+
+    bob = portfolios[2]
+    # devnet_l2 was never read: no state for it (publish flags it stale separately).
+    assert list(bob.chains) == ["solana:FCTrmGKGCJ2XvpSunv7BBcoojPJGxwaJ"]
+    (perp,) = bob.perps
+    assert (perp.base, perp.entry_price, perp.imr, perp.mmr, perp.imf) == (
+        Decimal(-3),
+        Decimal(140),
+        Decimal("0.10"),
+        Decimal("0.05"),
+        Decimal("0.0005"),
+    )
+    assert bob.chains["solana:FCTrmGKGCJ2XvpSunv7BBcoojPJGxwaJ"].liquidation_latency_seconds == 30
+
+
+def test_risk_settings_and_volatility_override_reach_the_engine() -> None:
+    config = _config()
+    portfolios = build_portfolios(
+        config,
+        AS_OF,
+        {7: ["devnet_l1"]},
+        [ObservedChain("devnet_l1", 1, "0x", BLOCK, "latest")],
+        [],
+        {},
+        volatility_override={"ETH": Decimal("1.7")},
+    )
+    book = portfolios[7]
+    assert book.holdings == () and book.perps == ()
+    assert book.params.latency_z == Decimal("2.326")
+    assert book.params.warning_health_factor == Decimal("1.25")
+    assert book.assets["ETH"].volatility == Decimal("1.7")
+    assert book.assets["WETH"].volatility == Decimal("0.80")
