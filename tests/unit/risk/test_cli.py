@@ -48,7 +48,10 @@ def test_malformed_json_and_missing_file_exit_2() -> None:
 def test_module_entry_point_as_a_subprocess() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "aggregator.commands.risk", "evaluate", str(EXAMPLE)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["status"] == "healthy"
@@ -56,11 +59,23 @@ def test_module_entry_point_as_a_subprocess() -> None:
 
 def test_xmargin_risk_evaluate_as_a_subprocess() -> None:
     # The installed console script, once the lead mounts risk_app as `xmargin risk`.
-    run = subprocess.run([str(XMARGIN), "risk", "evaluate", "-"], input=EXAMPLE.read_text(),
-                         capture_output=True, text=True, check=False, timeout=60)
+    run = subprocess.run(
+        [str(XMARGIN), "risk", "evaluate", "-"],
+        input=EXAMPLE.read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     status = json.loads(run.stdout)
     assert status["status"] == "healthy" and status["health_factor"] is not None
-    bad = subprocess.run([str(XMARGIN), "risk", "evaluate", "-"], input='{"as_of": 1}',
-                         capture_output=True, text=True, check=False, timeout=60)
+    bad = subprocess.run(
+        [str(XMARGIN), "risk", "evaluate", "-"],
+        input='{"as_of": 1}',
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert bad.returncode == 2 and bad.stderr.strip() == "error: chains: required"

@@ -12,17 +12,46 @@ from aggregator.margin import Holding, MarginResult, Perp, Portfolio, Tier, eval
 
 from .builders import D, asset, chain, hold, perp, portfolio
 
-CHAINS = [chain("a", age=5, finality="60", latency="30"),
-          chain("b", age=400, finality="13", latency="10", max_staleness="300")]
+CHAINS = [
+    chain("a", age=5, finality="60", latency="30"),
+    chain("b", age=400, finality="13", latency="10", max_staleness="300"),
+]
 TIERS = (Tier(D(0), D(50), D(1)), Tier(D(50), D(200), D("0.6")), Tier(D(200), None, D("0.2")))
 ASSETS = [
-    asset("ETH", "2000", conf="2", volatility="0.8", init_weight="0.8", maint_weight="0.85",
-          init_liability_weight="1.2", maint_liability_weight="1.1"),
-    asset("BTC", "50000", conf="30", volatility="0.6", init_weight="0.7", maint_weight="0.8",
-          init_liability_weight="1.3", maint_liability_weight="1.2", imf="0.05", tiers=TIERS),
-    asset("USDC", "1", conf="0.001", volatility="0.02", init_weight="0.95",
-          maint_weight="0.98", init_liability_weight="1.05", maint_liability_weight="1.02",
-          stable=True, family="USD"),
+    asset(
+        "ETH",
+        "2000",
+        conf="2",
+        volatility="0.8",
+        init_weight="0.8",
+        maint_weight="0.85",
+        init_liability_weight="1.2",
+        maint_liability_weight="1.1",
+    ),
+    asset(
+        "BTC",
+        "50000",
+        conf="30",
+        volatility="0.6",
+        init_weight="0.7",
+        maint_weight="0.8",
+        init_liability_weight="1.3",
+        maint_liability_weight="1.2",
+        imf="0.05",
+        tiers=TIERS,
+    ),
+    asset(
+        "USDC",
+        "1",
+        conf="0.001",
+        volatility="0.02",
+        init_weight="0.95",
+        maint_weight="0.98",
+        init_liability_weight="1.05",
+        maint_liability_weight="1.02",
+        stable=True,
+        family="USD",
+    ),
 ]
 SYMBOLS = [a.symbol for a in ASSETS]
 SCALE = {"ETH": 100, "BTC": 1000, "USDC": 1}  # amounts in tenths of ETH, thousandths of BTC
@@ -42,8 +71,13 @@ def perps(draw: st.DrawFn) -> Perp:
     symbol = draw(st.sampled_from(["ETH", "BTC"]))
     base = Decimal(draw(st.integers(-50, 50))) / SCALE[symbol]
     entry = Decimal(draw(st.integers(50, 150))) / 100 * ASSETS[SYMBOLS.index(symbol)].price  # type: ignore[operator]
-    return perp(symbol, str(base), str(entry), imf=draw(st.sampled_from(["0", "0.01"])),
-                chain_name=draw(st.sampled_from(["a", "b"])))
+    return perp(
+        symbol,
+        str(base),
+        str(entry),
+        imf=draw(st.sampled_from(["0", "0.01"])),
+        chain_name=draw(st.sampled_from(["a", "b"])),
+    )
 
 
 books = st.builds(
@@ -67,8 +101,9 @@ def scale_of(result: MarginResult) -> Decimal:
 
 @settings(max_examples=150, deadline=None)
 @given(books, st.sampled_from(SYMBOLS), st.integers(1, 500), st.sampled_from(["a", "b"]))
-def test_more_collateral_never_lowers_health(p: Portfolio, symbol: str, extra: int,
-                                             chain_name: str) -> None:
+def test_more_collateral_never_lowers_health(
+    p: Portfolio, symbol: str, extra: int, chain_name: str
+) -> None:
     before = health(p)
     more = replace(p, holdings=(*p.holdings, hold(symbol, str(extra), chain_name)))
     after = health(more)
@@ -79,8 +114,13 @@ def test_more_collateral_never_lowers_health(p: Portfolio, symbol: str, extra: i
 @given(books, st.sampled_from(SYMBOLS), st.integers(1, 300))
 def test_higher_volatility_never_raises_health(p: Portfolio, symbol: str, pct: int) -> None:
     a = p.assets[symbol]
-    riskier = replace(p, assets={**p.assets, symbol: replace(
-        a, volatility=a.volatility * (1 + Decimal(pct) / 100) + D("0.01"))})
+    riskier = replace(
+        p,
+        assets={
+            **p.assets,
+            symbol: replace(a, volatility=a.volatility * (1 + Decimal(pct) / 100) + D("0.01")),
+        },
+    )
     after, before = health(riskier), health(p)
     assert after[0] <= before[0] and after[1] <= before[1]
 
@@ -89,8 +129,13 @@ def test_higher_volatility_never_raises_health(p: Portfolio, symbol: str, pct: i
 @given(books, st.sampled_from(["a", "b"]), st.integers(1, 100_000))
 def test_longer_latency_never_raises_health(p: Portfolio, name: str, seconds: int) -> None:
     c = p.chains[name]
-    slower = replace(p, chains={**p.chains, name: replace(
-        c, liquidation_latency_seconds=c.liquidation_latency_seconds + seconds)})
+    slower = replace(
+        p,
+        chains={
+            **p.chains,
+            name: replace(c, liquidation_latency_seconds=c.liquidation_latency_seconds + seconds),
+        },
+    )
     after, before = health(slower), health(p)
     assert after[0] <= before[0] and after[1] <= before[1]
 
@@ -99,8 +144,9 @@ def test_longer_latency_never_raises_health(p: Portfolio, name: str, seconds: in
 @given(books, st.sampled_from(SYMBOLS), st.integers(1, 1000))
 def test_wider_confidence_never_raises_health(p: Portfolio, symbol: str, pct: int) -> None:
     a = p.assets[symbol]
-    wider = replace(p, assets={**p.assets, symbol: replace(
-        a, conf=a.conf * (1 + Decimal(pct) / 100))})
+    wider = replace(
+        p, assets={**p.assets, symbol: replace(a, conf=a.conf * (1 + Decimal(pct) / 100))}
+    )
     after, before = health(wider), health(p)
     assert after[0] <= before[0] and after[1] <= before[1]
 
@@ -121,9 +167,13 @@ def test_reported_liquidation_prices_zero_maintenance_health(p: Portfolio) -> No
         assert abs(evaluate(moved, **FAST).health.maint) < tolerance
     if result.liquidation_shock is not None:
         factor = 1 + result.liquidation_shock
-        shocked = replace(p, assets={
-            s: (a if a.stable else replace(a, price=a.price * factor))  # type: ignore[operator]
-            for s, a in p.assets.items()})
+        shocked = replace(
+            p,
+            assets={
+                s: (a if a.stable else replace(a, price=a.price * factor))  # type: ignore[operator]
+                for s, a in p.assets.items()
+            },
+        )
         assert abs(evaluate(shocked, **FAST).health.maint) < tolerance
 
 
@@ -140,7 +190,9 @@ def test_limits_keep_initial_health_non_negative(p: Portfolio) -> None:
 
 portfolio_books = st.builds(
     lambda eth, debt, hedge: (eth, debt, hedge),
-    st.integers(1, 100), st.integers(1, 100_000), st.integers(1, 100),
+    st.integers(1, 100),
+    st.integers(1, 100_000),
+    st.integers(1, 100),
 )
 
 
@@ -152,9 +204,16 @@ def test_portfolio_es_at_least_var_and_hedges_reduce_risk(book: tuple[int, int, 
     holdings_ = [hold("ETH", str(eth), "a"), hold("USDC", str(-debt), "a")]
     unhedged = evaluate(portfolio(ASSETS, holdings_, chains=day, mode="portfolio"), **FAST)
     short = Decimal(eth * hedge_pct) / 100
-    hedged = evaluate(portfolio(ASSETS, holdings_, [perp("ETH", str(-short), "2000",
-                                                         chain_name="a")],
-                                chains=day, mode="portfolio"), **FAST)
+    hedged = evaluate(
+        portfolio(
+            ASSETS,
+            holdings_,
+            [perp("ETH", str(-short), "2000", chain_name="a")],
+            chains=day,
+            mode="portfolio",
+        ),
+        **FAST,
+    )
     for result in (unhedged, hedged):
         assert result.portfolio is not None and result.portfolio.es >= result.portfolio.var
     assert hedged.portfolio is not None and unhedged.portfolio is not None
@@ -167,3 +226,31 @@ def test_portfolio_es_at_least_var_and_hedges_reduce_risk(book: tuple[int, int, 
         assert hedged.requirement.maint == max(risk.floor, risk.es, risk.stress_loss)
         if unhedged.portfolio.es > max(risk.floor, risk.es, risk.stress_loss):
             assert hedged.requirement.maint < unhedged.requirement.maint
+
+
+@settings(max_examples=200, deadline=None)
+@given(books)
+def test_float_fast_path_is_within_1e9_of_the_decimal_path(p: Portfolio) -> None:
+    from aggregator.margin.fast import evaluate_fast, fast_market
+    from aggregator.valuation import prepare_market
+
+    exact = evaluate(p, **FAST)
+    fast = evaluate_fast(
+        fast_market(prepare_market(p.as_of, p.params, p.chains, p.assets)), p.holdings, p.perps
+    )
+    bound = 1e-9 * float(scale_of(exact))
+    pairs = [
+        (fast.collateral_init, exact.weighted_collateral.init),
+        (fast.collateral_maint, exact.weighted_collateral.maint),
+        (fast.requirement_init, exact.requirement.init),
+        (fast.requirement_maint, exact.requirement.maint),
+        (fast.health_init, exact.health.init),
+        (fast.health_maint, exact.health.maint),
+    ]
+    for approx, value in pairs:
+        assert abs(approx - float(value)) <= bound
+    near_threshold = min(abs(float(exact.health.init)), abs(float(exact.health.maint))) <= bound
+    if not near_threshold and exact.health_factor is not None:
+        near_threshold = abs(float(exact.health_factor) - 1.25) <= 1e-9
+    if not near_threshold:
+        assert fast.status == exact.status

@@ -49,12 +49,21 @@ def test_numbers_may_be_json_numbers_or_strings() -> None:
         (("holdings", 0, "asset"), "DOGE", "holdings[0].asset: unknown asset 'DOGE'"),
         (("holdings", 0, "chain"), "base", "holdings[0].chain: unknown chain 'base'"),
         (("assets", "ETH", "price"), "-1", "assets.ETH.price: must be positive"),
-        (("assets", "ETH", "init_weight"), "0.9",
-         "assets.ETH.init_weight: must not exceed maint_weight"),
-        (("assets", "SOL", "tiers", 1, 0), "90000",
-         "assets.SOL.tiers[1][0]: must be 100000 (bands are contiguous from 0)"),
-        (("chains", "ethereum", "block_time"), "2025-06-01T11:59:48",
-         "chains.ethereum.block_time: ISO 8601 time needs a UTC offset (e.g. Z)"),
+        (
+            ("assets", "ETH", "init_weight"),
+            "0.9",
+            "assets.ETH.init_weight: must not exceed maint_weight",
+        ),
+        (
+            ("assets", "SOL", "tiers", 1, 0),
+            "90000",
+            "assets.SOL.tiers[1][0]: must be 100000 (bands are contiguous from 0)",
+        ),
+        (
+            ("chains", "ethereum", "block_time"),
+            "2025-06-01T11:59:48",
+            "chains.ethereum.block_time: ISO 8601 time needs a UTC offset (e.g. Z)",
+        ),
         (("perps", 0, "imr"), "0.01", "perps[0].imr: must be at least mmr"),
         (("params", "latency_z"), "NaN", "params.latency_z: not a finite decimal number"),
         (("mode",), "cross", "mode: must be 'standard' or 'portfolio'"),
@@ -113,3 +122,34 @@ def test_status_document_shape() -> None:
 
     no_floats(status)
     json.dumps(status)  # serializable as is
+
+
+def test_schema_lists_the_fields_the_parser_reads() -> None:
+    from aggregator import risk_document as rd
+
+    schema = json.loads((EXAMPLE.parents[1] / "portfolio.schema.json").read_text())
+    props = schema["properties"]
+    assert set(schema["required"]) == set(rd._TOP_REQUIRED)
+    assert set(props) == set(rd._TOP_REQUIRED) | set(rd._TOP_OPTIONAL)
+    asset_schema = props["assets"]["additionalProperties"]
+    assert set(asset_schema["required"]) == set(rd._ASSET_REQUIRED)
+    assert set(props["params"]["properties"]) == {
+        *rd._PARAM_BOUNDS,
+        "scenario_count",
+        "scenario_seed",
+    }
+
+
+def test_worked_example_in_docs_matches_the_engine() -> None:
+    import re
+
+    text = (EXAMPLE.parents[2] / "docs" / "risk.md").read_text()
+    match = re.search(r"```json\n(.*?)```", text, re.S)
+    assert match is not None
+    status = result_to_json(evaluate(parse_portfolio(json.loads(match.group(1)))))
+    assert status["health"] == {"init": "10000", "maint": "11500"}
+    assert status["equity"] == "15000" and status["status"] == "healthy"
+    assert status["liquidation_prices"]["ETH"] == "647.058823529411764706"  # 5500 / 8.5
+    assert status["liquidation_shock"] == "-0.676470588235294118"
+    assert status["max_borrow"]["USDC"] == "8333.333333333333333333"  # 10,000 / 1.2
+    assert status["max_withdraw"]["ETH"] == "6.25"  # 10,000 / (2000 * 0.8)
