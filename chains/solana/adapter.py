@@ -3,7 +3,8 @@ one context slot.
 
 A poll is: `getLatestBlockhash` at the configured commitment (the pinned slot S and its
 blockhash), optionally `getTokenAccountsByOwner` per wallet and token program (keys only, to
-find token accounts that are not ATAs), then `getMultipleAccounts` in chunks of
+find token accounts that are not ATAs) and `getProgramAccounts` per wallet for MarginFi
+(keys only, for keypair accounts that cannot be derived), then `getMultipleAccounts` in chunks of
 `accounts_per_request` with `minContextSlot` S, then `getBlockTime` of the slot read.
 
 Solana RPC cannot read at a past slot: a node answers from its newest bank at the commitment.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.solana.decoders import marginfi
 from chains.solana.lines import RawAccount, build_lines
 from chains.solana.plan import ReadPlan, Role, build_plan
 from chains.solana.rpc import Endpoint, EndpointFailure, EndpointHealth, FailoverTransport
@@ -99,6 +101,8 @@ class SolanaAdapter:
         keys = list(plan.keys)
         if self.spec.discover_token_accounts and plan.token_programs:
             keys += await self._discover(endpoint, plan, pinned)
+        if plan.marginfi_discovery is not None:
+            keys += await self._discover_marginfi(endpoint, plan, pinned)
         accounts, slots = await self._read_accounts(endpoint, keys, pinned)
         if len(slots) > 1 or (slots and max(slots) != pinned):
             accounts, slots = await self._read_accounts(endpoint, keys, max(slots))
@@ -142,6 +146,45 @@ class SolanaAdapter:
             for key, wallet in entries:
                 if key not in plan.roles:
                     plan.add(key, Role("token", wallet=wallet))
+                    extra.append(key)
+        return extra
+
+    async def _discover_marginfi(
+        self, endpoint: Endpoint, plan: ReadPlan, pinned: int
+    ) -> list[str]:
+        """MarginFi accounts of each wallet that the plan does not already read: keypair
+        accounts cannot be derived, so the program is asked by authority and group."""
+        assert plan.marginfi_discovery is not None
+        program, group = plan.marginfi_discovery
+        gate = asyncio.Semaphore(_CONCURRENT_REQUESTS)
+
+        async def one(wallet: str) -> list[tuple[str, str]]:
+            config = {
+                "commitment": self.spec.commitment,
+                "encoding": "base64",
+                "dataSlice": {"offset": 0, "length": 0},  # keys only, as for token accounts
+                "minContextSlot": pinned,
+                "filters": [
+                    {"dataSize": marginfi.ACCOUNT_LEN},
+                    {"memcmp": {"offset": 8, "bytes": group}},
+                    {"memcmp": {"offset": 40, "bytes": wallet}},
+                ],
+            }
+            async with gate:
+                result = await endpoint.call("getProgramAccounts", [program, config])
+            if isinstance(result, dict):  # a node that answers withContext-style
+                result = result.get("value")
+            try:
+                return [(str(entry["pubkey"]), wallet) for entry in result]
+            except (KeyError, TypeError):
+                raise _Shape("getProgramAccounts: unexpected result shape") from None
+
+        found = await asyncio.gather(*(one(wallet) for wallet, _key in plan.wallets))
+        extra: list[str] = []
+        for entries in found:
+            for key, wallet in entries:
+                if key not in plan.roles:
+                    plan.add(key, Role("marginfi", wallet=wallet))
                     extra.append(key)
         return extra
 

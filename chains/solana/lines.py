@@ -2,7 +2,10 @@
 
 A bad account (wrong owner program, size, discriminator, unknown mint or market) becomes a
 `LineIssue` naming the account and its line is skipped; nothing else is lost. A price that
-fails a check is a `PriceObservation(valid=False)` with the reason.
+fails a check is a `PriceObservation(valid=False)` with the reason; when the cause is the price
+account itself (missing, wrong owner, undecodable, another feed) it is also a `LineIssue`.
+Kamino deposits are collateral tokens, converted to liquidity units with their reserve read in
+the same pass; without a readable reserve the deposit line is skipped, never valued 1:1.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from chains.base import Address, LineIssue, Position, PriceObservation, TokenBalance
-from chains.solana.decoders import AccountDecodeError, drift, kamino, pyth
+from chains.solana.decoders import AccountDecodeError, drift, kamino, marginfi, pyth
 from chains.solana.decoders.spl_token import decode_token_account
 from chains.solana.plan import ReadPlan, Role
 from chains.solana.spec import SolanaChainSpec
@@ -47,6 +50,8 @@ def build_lines(
     reserves: dict[str, kamino.KaminoReserveState] = {}
     obligations: list[tuple[str, Role, RawAccount]] = []
     wrong_units: set[str] = set()  # reserves whose mint decimals differ from the config
+    banks: dict[str, marginfi.MarginfiBankState] = {}
+    marginfi_accounts: list[tuple[str, Role, RawAccount]] = []
     for key in plan.keys:
         role = plan.roles[key]
         account = accounts.get(key)
@@ -77,10 +82,18 @@ def build_lines(
             reserve = _kamino_reserve(spec, key, role, account, lines, wrong_units)
             if reserve is not None:
                 reserves[key] = reserve
+        elif role.kind == "marginfi_bank":
+            bank = _marginfi_bank(spec, key, role, account, lines)
+            if bank is not None:
+                banks[key] = bank
+        elif role.kind == "marginfi" and account is not None:
+            marginfi_accounts.append((key, role, account))
     for key, role, account in drift_users:
         _drift_lines(spec, key, role, account, markets, lines)
     for key, role, account in obligations:
         _kamino_lines(spec, plan, key, role, account, reserves, wrong_units, lines)
+    for key, role, account in marginfi_accounts:
+        _marginfi_lines(spec, plan, key, role, account, banks, lines)
     return lines
 
 
@@ -417,3 +430,107 @@ def _kamino_lines(
                 market=borrow.reserve,
             )
         )
+
+
+def _marginfi_bank(
+    spec: SolanaChainSpec, key: str, role: Role, account: RawAccount | None, lines: Lines
+) -> marginfi.MarginfiBankState | None:
+    """The decoded bank, or None with an issue naming it (its balances are then skipped)."""
+    venue, configured = spec.marginfi, role.marginfi_bank
+    assert venue is not None and configured is not None
+    name = f"MarginFi bank {configured.asset}"
+    if account is None:
+        lines.issues.append(LineIssue(key, f"{name}: account not found"))
+        return None
+    if account.owner != venue.program_id:
+        lines.issues.append(LineIssue(key, f"{name} owned by {account.owner}, not the program"))
+        return None
+    try:
+        bank = marginfi.decode_bank(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"{name}: {error}"))
+        return None
+    if bank.group != venue.group:
+        lines.issues.append(LineIssue(key, f"{name} belongs to group {bank.group}"))
+        return None
+    if bank.mint_decimals != configured.decimals:
+        lines.issues.append(
+            LineIssue(key, f"{name} has {bank.mint_decimals} dp, configured {configured.decimals}")
+        )
+        return None
+    return bank
+
+
+def _marginfi_lines(
+    spec: SolanaChainSpec,
+    plan: ReadPlan,
+    key: str,
+    role: Role,
+    account: RawAccount,
+    banks: dict[str, marginfi.MarginfiBankState],
+    lines: Lines,
+) -> None:
+    venue = spec.marginfi
+    assert venue is not None
+    wallet = role.wallet or ""
+    if account.owner != venue.program_id:
+        lines.issues.append(
+            LineIssue(key, f"MarginFi account of {wallet} owned by {account.owner}")
+        )
+        return
+    try:
+        state = marginfi.decode_account(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"MarginFi account of {wallet}: {error}"))
+        return
+    if state.authority != wallet or state.group != venue.group:
+        lines.issues.append(
+            LineIssue(
+                key,
+                f"MarginFi account authority {state.authority} / group {state.group} is not "
+                f"{wallet} / {venue.group}",
+            )
+        )
+        return
+    for balance in state.balances:
+        configured = plan.banks.get(balance.bank)
+        if configured is None:
+            lines.issues.append(LineIssue(key, f"MarginFi bank {balance.bank} unknown"))
+            continue
+        bank = banks.get(balance.bank)
+        if bank is None:
+            # Shares are not tokens: without the bank's share values neither side can be valued.
+            lines.issues.append(
+                LineIssue(
+                    key,
+                    f"MarginFi {configured.asset} balance of {wallet} skipped: bank "
+                    f"{balance.bank} could not be read",
+                )
+            )
+            continue
+        deposit = bank.asset_amount(balance.asset_shares)
+        debt = bank.liability_amount(balance.liability_shares)
+        if deposit:
+            lines.positions.append(
+                Position(
+                    account=Address(wallet),
+                    venue="marginfi",
+                    asset=configured.asset,
+                    kind="deposit",
+                    amount_raw=deposit,
+                    decimals=configured.decimals,
+                    market=balance.bank,
+                )
+            )
+        if debt:
+            lines.positions.append(
+                Position(
+                    account=Address(wallet),
+                    venue="marginfi",
+                    asset=configured.asset,
+                    kind="borrow",
+                    amount_raw=-debt,
+                    decimals=configured.decimals,
+                    market=balance.bank,
+                )
+            )

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from solders.pubkey import Pubkey
 
 from chains.base import Address, LineIssue
-from chains.solana.decoders import drift, kamino
+from chains.solana.decoders import drift, kamino, marginfi
 from chains.solana.decoders.spl_token import associated_token_address
 from chains.solana.spec import (
     DriftSpotMarket,
     KaminoReserve,
+    MarginfiBank,
     PythFeed,
     SolanaChainSpec,
     SplMint,
@@ -28,7 +29,7 @@ from chains.solana.spec import (
 @dataclass(frozen=True, slots=True)
 class Role:
     """Why an account is read. `kind` is one of: wallet, ata, token, feed, drift_market,
-    drift_user, kamino, kamino_reserve."""
+    drift_user, kamino, kamino_reserve, marginfi, marginfi_bank."""
 
     kind: str
     wallet: str | None = None
@@ -38,6 +39,7 @@ class Role:
     sub_account_id: int = 0
     lending_market: str | None = None
     kamino_reserve: KaminoReserve | None = None
+    marginfi_bank: MarginfiBank | None = None
 
 
 @dataclass(slots=True)
@@ -49,6 +51,9 @@ class ReadPlan:
     mints_by_address: dict[str, SplMint] = field(default_factory=dict)
     reserves: dict[str, KaminoReserve] = field(default_factory=dict)
     token_programs: tuple[str, ...] = ()
+    banks: dict[str, MarginfiBank] = field(default_factory=dict)
+    # (program, group) when MarginFi accounts are to be discovered with getProgramAccounts
+    marginfi_discovery: tuple[str, str] | None = None
 
     def add(self, key: Pubkey | str, role: Role) -> None:
         name = str(key)
@@ -83,7 +88,8 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
             plan.mints_by_address[str(mint_key)] = mint
     plan.token_programs = tuple(sorted({mint.token_program for mint, _m, _p in mints}))
     for name, key in plan.wallets:
-        plan.add(key, Role("wallet", wallet=name))
+        if spec.native_balances:
+            plan.add(key, Role("wallet", wallet=name))
         for mint, mint_key, program_key in mints:
             plan.add(associated_token_address(key, mint_key, program_key), Role("ata", name, mint))
     for feed in spec.feeds:
@@ -121,4 +127,27 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
                         continue
                     obligation = kamino.obligation_address(program, key, market_key)
                     plan.add(obligation, Role("kamino", wallet=name, lending_market=market_name))
+    if spec.marginfi is not None:
+        _plan_marginfi(spec, plan)
     return plan
+
+
+def _plan_marginfi(spec: SolanaChainSpec, plan: ReadPlan) -> None:
+    venue = spec.marginfi
+    assert venue is not None
+    program = _parse(venue.program_id, "MarginFi program", plan.issues)
+    group = _parse(venue.group, "MarginFi group", plan.issues)
+    plan.banks = {bank.bank: bank for bank in venue.banks}
+    for bank in venue.banks:
+        # Read in the same pass: balances are shares, valued with the bank's share values.
+        bank_key = _parse(bank.bank, f"MarginFi bank {bank.asset}", plan.issues)
+        if bank_key is not None:
+            plan.add(bank_key, Role("marginfi_bank", marginfi_bank=bank))
+    if program is None or group is None:
+        return
+    for name, key in plan.wallets:
+        for index in venue.account_indexes:
+            account = marginfi.account_address(program, group, key, index)
+            plan.add(account, Role("marginfi", wallet=name))
+    if venue.discover_accounts and plan.wallets:
+        plan.marginfi_discovery = (str(program), str(group))

@@ -72,6 +72,24 @@ class KaminoVenue:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginfiBank:
+    bank: str  # Bank account address
+    asset: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarginfiVenue:
+    program_id: str
+    group: str  # MarginfiGroup address: accounts and banks of other groups are refused
+    banks: tuple[MarginfiBank, ...] = ()
+    account_indexes: tuple[int, ...] = (0,)  # PDA accounts derived per wallet (third party 0)
+    # getProgramAccounts per wallet (filters: size, group, authority; keys only), for accounts
+    # created as keypairs, which cannot be derived
+    discover_accounts: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class SolanaChainSpec:
     chain: str  # config key, e.g. "solana"
     genesis_hash: str  # CAIP-2 reference: first 32 chars of the genesis hash
@@ -82,9 +100,12 @@ class SolanaChainSpec:
     feeds: tuple[PythFeed, ...] = ()
     drift: DriftVenue | None = None
     kamino: KaminoVenue | None = None
+    marginfi: MarginfiVenue | None = None
     accounts_per_request: int = 100
     # getTokenAccountsByOwner per wallet and token program, for token accounts that are not ATAs
     discover_token_accounts: bool = True
+    # read each wallet account for its native balance (off: token and protocol lines only)
+    native_balances: bool = True
 
     @property
     def caip2(self) -> str:

@@ -2,7 +2,8 @@
 
 Token mints and accounts are created by the real SPL Token / Token-2022 and Associated Token
 Account programs (LiteSVM ships them) through signed transactions. Oracle and protocol accounts
-(Pyth PriceUpdateV2, Drift User/SpotMarket, Kamino Obligation) are written with their real
+(Pyth PriceUpdateV2, Drift User/SpotMarket, Kamino Obligation/Reserve, MarginFi
+Account/Bank) are written with their real
 layouts and owner programs via `set_account`, since those programs are not loaded.
 """
 
@@ -28,7 +29,7 @@ from spl.token.instructions import (
 )
 from spl.token.models import InitializeMint2Params, MintToParams
 
-from chains.solana.decoders import drift, kamino, pyth
+from chains.solana.decoders import drift, kamino, marginfi, pyth
 from chains.solana.decoders.spl_token import associated_token_address, encode_token_account
 from chains.solana.localnet.ledger import Ledger
 from chains.solana.localnet.server import RpcServer
@@ -38,6 +39,7 @@ MINT_LEN = 82
 SYSTEM_PROGRAM = Pubkey.default()
 DRIFT_PROGRAM = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
 KAMINO_PROGRAM = "KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD"
+MARGINFI_PROGRAM = "MFv2hWf31Z9kbCa1snEPYctwafyhdvnV7FZnsebVacA"
 
 
 class LocalChainError(RuntimeError):
@@ -106,6 +108,22 @@ class LocalSolana:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    # request statistics ----------------------------------------------------------------------
+    def rpc_calls(self) -> dict[str, int]:
+        """JSON-RPC calls served so far, per method, plus `getMultipleAccounts.keys`: the number
+        of account keys asked over all getMultipleAccounts calls."""
+        methods = self._server.methods
+        with self.ledger.lock:
+            calls = dict(methods.calls)
+            calls["getMultipleAccounts.keys"] = methods.multiple_accounts_keys
+        return calls
+
+    def reset_rpc_calls(self) -> None:
+        methods = self._server.methods
+        with self.ledger.lock:
+            methods.calls.clear()
+            methods.multiple_accounts_keys = 0
 
     # slots ---------------------------------------------------------------------------------
     @property
@@ -390,3 +408,51 @@ class LocalSolana:
         )
         self.set_raw_account(reserve_key, data, Pubkey.from_string(program_id))
         return reserve_key
+
+    def set_marginfi_bank(
+        self,
+        bank: Pubkey | str,
+        group: Pubkey | str,
+        mint: Pubkey | str,
+        mint_decimals: int,
+        *,
+        asset_share_value: int = marginfi.I80F48_ONE,
+        liability_share_value: int = marginfi.I80F48_ONE,
+        program_id: str = MARGINFI_PROGRAM,
+    ) -> Pubkey:
+        """Write a Bank (real 1,864-byte layout) at `bank`; share values as I80F48 bits
+        (value x 2**48): base units per share."""
+        data = marginfi.encode_bank(
+            mint=_key(mint),
+            mint_decimals=mint_decimals,
+            group=_key(group),
+            asset_share_value=asset_share_value,
+            liability_share_value=liability_share_value,
+        )
+        self.set_raw_account(bank, data, Pubkey.from_string(program_id))
+        return _key(bank)
+
+    def set_marginfi_account(
+        self,
+        authority: Pubkey | str,
+        group: Pubkey | str,
+        *,
+        balances: tuple[tuple[Pubkey, int, int], ...] = (),
+        address: Pubkey | str | None = None,
+        account_index: int = 0,
+        program_id: str = MARGINFI_PROGRAM,
+    ) -> Pubkey:
+        """Write a MarginfiAccount (real 2,312-byte layout). At `address` (a keypair account) or,
+        without it, at the PDA of (group, authority, account_index). `balances`: (bank,
+        asset_shares bits, liability_shares bits), I80F48 bits = shares x 2**48."""
+        program = Pubkey.from_string(program_id)
+        target = (
+            _key(address)
+            if address is not None
+            else marginfi.account_address(program, _key(group), _key(authority), account_index)
+        )
+        data = marginfi.encode_account(
+            group=_key(group), authority=_key(authority), balances=balances
+        )
+        self.set_raw_account(target, data, program)
+        return target

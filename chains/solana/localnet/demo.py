@@ -16,6 +16,7 @@ from chains.solana.decoders import drift
 from chains.solana.localnet.chain import (
     DRIFT_PROGRAM,
     KAMINO_PROGRAM,
+    MARGINFI_PROGRAM,
     LocalSolana,
     keypair_from_seed,
 )
@@ -28,6 +29,8 @@ from chains.solana.spec import (
     DriftVenue,
     KaminoReserve,
     KaminoVenue,
+    MarginfiBank,
+    MarginfiVenue,
     PythFeed,
     SolanaChainSpec,
     SplMint,
@@ -61,6 +64,11 @@ class DemoSolana:
     kamino_lending_market: str
     kamino_reserve_usdc: str
     kamino_reserve_sol: str
+    marginfi_program: str
+    marginfi_group: str
+    marginfi_bank_usdc: str
+    marginfi_bank_sol: str
+    marginfi_account_bob: str  # a keypair account (found by getProgramAccounts, not derived)
     alice: str  # USDC, PYUSD, SOL, a Drift account
     bob: str  # SOL, USDC, a Kamino obligation
 
@@ -83,6 +91,11 @@ def _demo() -> DemoSolana:
         kamino_lending_market=_seeded("kamino-market"),
         kamino_reserve_usdc=_seeded("kamino-reserve-usdc"),
         kamino_reserve_sol=_seeded("kamino-reserve-sol"),
+        marginfi_program=MARGINFI_PROGRAM,
+        marginfi_group=_seeded("marginfi-group"),
+        marginfi_bank_usdc=_seeded("marginfi-bank-usdc"),
+        marginfi_bank_sol=_seeded("marginfi-bank-sol"),
+        marginfi_account_bob=_seeded("marginfi-account-bob"),
         alice=_seeded("alice"),
         bob=_seeded("bob"),
     )
@@ -91,10 +104,28 @@ def _demo() -> DemoSolana:
 DEMO_SOLANA = _demo()
 
 
+def demo_marginfi_venue() -> MarginfiVenue:
+    """The MarginFi venue of the demo world (group, USDC and SOL banks)."""
+    demo = DEMO_SOLANA
+    return MarginfiVenue(
+        program_id=demo.marginfi_program,
+        group=demo.marginfi_group,
+        banks=(
+            MarginfiBank(demo.marginfi_bank_usdc, "USDC", 6),
+            MarginfiBank(demo.marginfi_bank_sol, "SOL", 9),
+        ),
+    )
+
+
 def demo_spec(
-    urls: tuple[str, ...], *, chain: str = "solana", commitment: str = "finalized"
+    urls: tuple[str, ...],
+    *,
+    chain: str = "solana",
+    commitment: str = "finalized",
+    marginfi: bool = False,
 ) -> SolanaChainSpec:
-    """The adapter spec that reads the demo world (what config/devnet.toml should say)."""
+    """The adapter spec that reads the demo world (what config/devnet.toml should say).
+    MarginFi is read only with `marginfi=True` (config/devnet.toml does not configure it yet)."""
     demo = DEMO_SOLANA
     return SolanaChainSpec(
         chain=chain,
@@ -125,6 +156,7 @@ def demo_spec(
             ),
             lending_markets=(demo.kamino_lending_market,),
         ),
+        marginfi=demo_marginfi_venue() if marginfi else None,
     )
 
 
@@ -186,12 +218,50 @@ def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
     )
 
 
+def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
+    """The demo MarginFi banks and bob's keypair MarginfiAccount.
+
+    Share values are exact in I80F48 (binary fractions) so the demo figures are round.
+    USDC bank: 1 share = 1.0625 USDC deposited, 1.125 USDC owed. SOL bank: 1 share = 1 SOL
+    deposited, 1.25 SOL owed. bob: 2,000 USDC-bank asset shares = 2,125 USDC deposit, 4 SOL-bank
+    liability shares = 5 SOL debt.
+    """
+    demo = DEMO_SOLANA
+    one = 1 << 48  # I80F48 1.0
+    local.set_marginfi_bank(
+        demo.marginfi_bank_usdc,
+        demo.marginfi_group,
+        usdc,
+        6,
+        asset_share_value=one * 17 // 16,
+        liability_share_value=one * 9 // 8,
+    )
+    local.set_marginfi_bank(
+        demo.marginfi_bank_sol,
+        demo.marginfi_group,
+        WSOL_MINT,
+        9,
+        asset_share_value=one,
+        liability_share_value=one * 5 // 4,
+    )
+    local.set_marginfi_account(
+        demo.bob,
+        demo.marginfi_group,
+        address=demo.marginfi_account_bob,
+        balances=(
+            (Pubkey.from_string(demo.marginfi_bank_usdc), (2_000 * 10**6) << 48, 0),
+            (Pubkey.from_string(demo.marginfi_bank_sol), 0, (4 * 10**9) << 48),
+        ),
+    )
+
+
 def seed_demo_world(local: LocalSolana) -> None:
     """Create the demo mints, balances, prices and positions, then finalize them.
 
     alice: 10 SOL, 25,000 USDC, 1,000 PYUSD; Drift: 5,000 USDC deposit, 2 SOL borrow, long
     10 SOL-PERP at $140. bob: 50 SOL, 500 USDC; Kamino: 20 SOL collateral (16 kSOL collateral
-    tokens at 1.25), 1,000 USDC borrowed.
+    tokens at 1.25), 1,000 USDC borrowed; MarginFi (read with `demo_spec(marginfi=True)`): 2,125
+    USDC deposit, 5 SOL debt.
     May raise: LocalChainError.
     """
     demo = DEMO_SOLANA
@@ -212,6 +282,7 @@ def seed_demo_world(local: LocalSolana) -> None:
     )
     market = Pubkey.from_string(demo.kamino_lending_market)
     set_demo_kamino_reserves(local, usdc)
+    set_demo_marginfi(local, usdc)
     local.set_kamino_obligation(
         demo.bob,
         market,

@@ -81,6 +81,7 @@ class Ledger:
         self._slot = start_slot
         self._histories: dict[str, _History] = {}
         self._token_accounts_by_owner: dict[str, set[str]] = {}
+        self._accounts_by_program: dict[str, set[str]] = {}  # every owner an account ever had
         self.genesis_hash = Hash(hashlib.sha256(b"xmargin-localnet-genesis").digest())
         self._sync_clock()
 
@@ -156,6 +157,8 @@ class Ledger:
         else:
             history.slots.append(slot)
             history.versions.append(version)
+        if account is not None:
+            self._accounts_by_program.setdefault(owner, set()).add(name)
         if account is not None and owner in TOKEN_PROGRAMS and len(account.data) >= 165:
             holder = str(Pubkey.from_bytes(bytes(account.data[32:64])))
             self._token_accounts_by_owner.setdefault(holder, set()).add(name)
@@ -179,3 +182,7 @@ class Ledger:
     def token_account_candidates(self, holder: str) -> list[str]:
         """Token accounts ever recorded with `holder` as their token owner."""
         return sorted(self._token_accounts_by_owner.get(holder, ()))
+
+    def program_account_candidates(self, program: str) -> list[str]:
+        """Accounts ever recorded as owned by `program` (check the owner at the slot read)."""
+        return sorted(self._accounts_by_program.get(program, ()))

@@ -1,6 +1,7 @@
 """A small Solana JSON-RPC HTTP server over a `Ledger` (LiteSVM plus per-slot history).
 
 Methods: getSlot, getBalance, getAccountInfo, getMultipleAccounts, getTokenAccountsByOwner,
+getProgramAccounts (dataSize/memcmp filters),
 getBlockTime, getLatestBlockhash, getGenesisHash, getHealth, getVersion, getBlockHeight.
 Reads honour `commitment` (default `finalized`, as real nodes do), `minContextSlot` (error -32016
 when the commitment's slot is below it), `dataSlice`, and base64 / base58 encodings. Responses
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,6 +48,10 @@ class RpcMethods:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        # What was asked, for benchmarks: calls per method, and keys over all
+        # getMultipleAccounts calls. Updated under the ledger lock.
+        self.calls: Counter[str] = Counter()
+        self.multiple_accounts_keys = 0
         self.table: dict[str, Callable[[list[Any]], str]] = {
             "getSlot": self.get_slot,
             "getBlockHeight": self.get_slot,
@@ -53,6 +59,7 @@ class RpcMethods:
             "getAccountInfo": self.get_account_info,
             "getMultipleAccounts": self.get_multiple_accounts,
             "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getProgramAccounts": self.get_program_accounts,
             "getBlockTime": self.get_block_time,
             "getLatestBlockhash": self.get_latest_blockhash,
             "getGenesisHash": lambda _p: json.dumps(str(self.ledger.genesis_hash)),
@@ -177,6 +184,26 @@ class RpcMethods:
             entries.append(f'{{"account":{self._render(version, config)},"pubkey":"{name}"}}')
         return self._context(slot, "[" + ",".join(entries) + "]")
 
+    def get_program_accounts(self, params: list[Any]) -> str:
+        """Accounts owned by a program at the read slot, with `dataSize` and `memcmp` filters
+        (memcmp bytes base58, or base64 with `encoding`); `withContext` wraps the list."""
+        program = self._pubkey(params[0] if params else None)
+        config = _config(params, 1)
+        slot = self._read_slot(config)
+        tests: list[Callable[[bytes], bool]] = []
+        for entry in config.get("filters") or []:
+            tests.append(_program_filter(entry))
+        entries = []
+        for name in self.ledger.program_account_candidates(program):
+            version = self.ledger.version_at(name, slot)
+            if version.account is None or version.owner != program:
+                continue
+            data = bytes(version.account.data)
+            if all(test(data) for test in tests):
+                entries.append(f'{{"account":{self._render(version, config)},"pubkey":"{name}"}}')
+        listing = "[" + ",".join(entries) + "]"
+        return self._context(slot, listing) if config.get("withContext") else listing
+
     def get_block_time(self, params: list[Any]) -> str:
         if not params or not isinstance(params[0], int):
             raise RpcError(-32602, "Invalid params: expected a slot number")
@@ -205,12 +232,44 @@ class RpcMethods:
             return _error_text(request_id, -32602, "Invalid params: expected an array")
         try:
             with self.ledger.lock:
+                self.calls[request["method"]] += 1
+                if request["method"] == "getMultipleAccounts" and params:
+                    keys = params[0]
+                    self.multiple_accounts_keys += len(keys) if isinstance(keys, list) else 0
                 result = method(params)
         except RpcError as error:
             return _error_text(request_id, error.code, error.message)
         except (ValueError, TypeError, KeyError, IndexError) as error:
             return _error_text(request_id, -32602, f"Invalid params: {error}")
         return f'{{"jsonrpc":"2.0","result":{result},"id":{request_id}}}'
+
+
+def _program_filter(entry: Any) -> Callable[[bytes], bool]:
+    """One getProgramAccounts filter as a predicate. May raise: RpcError (unknown filter)."""
+    if isinstance(entry, dict) and "dataSize" in entry:
+        size = int(entry["dataSize"])
+        return lambda data: len(data) == size
+    if isinstance(entry, dict) and isinstance(entry.get("memcmp"), dict):
+        memcmp = entry["memcmp"]
+        offset, text = int(memcmp["offset"]), str(memcmp["bytes"])
+        if memcmp.get("encoding", "base58") == "base64":
+            wanted = base64.b64decode(text)
+        else:
+            wanted = _from_b58(text)
+        return lambda data: data[offset : offset + len(wanted)] == wanted
+    raise RpcError(-32602, f"Invalid params: unsupported filter {entry!r}")
+
+
+def _from_b58(text: str) -> bytes:
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    number = 0
+    for char in text:
+        index = alphabet.find(char)
+        if index < 0:
+            raise RpcError(-32602, f"Invalid params: {text!r} is not base58")
+        number = number * 58 + index
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
 
 
 def _b58(data: bytes) -> str:
@@ -259,7 +318,8 @@ class RpcServer:
     """The HTTP server in a daemon thread; `url` is ready once constructed."""
 
     def __init__(self, ledger: Ledger, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("LocalSolanaHandler", (_Handler,), {"methods": RpcMethods(ledger)})
+        self.methods = RpcMethods(ledger)
+        handler = type("LocalSolanaHandler", (_Handler,), {"methods": self.methods})
         self._http = ThreadingHTTPServer((host, port), handler)
         self._http.daemon_threads = True
         self.port = int(self._http.server_address[1])

@@ -154,6 +154,61 @@ async def test_accounts_are_read_in_chunks_of_100_at_one_slot(chain: LocalSolana
     assert "context_slots" not in snapshot.extra
 
 
+async def test_without_native_balances_only_the_token_accounts_are_read(
+    chain: LocalSolana,
+) -> None:
+    wallets = [
+        Address(str(keypair_from_seed(f"integration:tokens-only:{n}").pubkey())) for n in range(75)
+    ]
+    chain.reset_rpc_calls()
+
+    snapshot = await snap(
+        chain.url,
+        wallets,
+        discover_token_accounts=False,
+        drift=None,
+        kamino=None,
+        feeds=(),
+        native_balances=False,
+    )
+
+    calls = chain.rpc_calls()
+    token_accounts = 2 * len(wallets)  # USDC ATA + PYUSD ATA: N = 150
+    assert calls == {
+        "getLatestBlockhash": 1,
+        "getMultipleAccounts": math.ceil(token_accounts / 100),  # 2
+        "getMultipleAccounts.keys": token_accounts,
+        "getBlockTime": 1,
+    }
+    assert snapshot.request_count == 2 + 2
+    assert sorted({b.asset for b in snapshot.balances}) == ["PYUSD", "USDC"]
+    assert len(snapshot.balances) == token_accounts
+
+
+async def test_marginfi_keypair_accounts_are_discovered_and_valued_with_their_banks(
+    chain: LocalSolana,
+) -> None:
+    adapter = SolanaAdapter(demo_spec((chain.url,), marginfi=True))
+    chain.reset_rpc_calls()
+    try:
+        snapshot = await adapter.snapshot([ALICE, BOB])
+    finally:
+        await adapter.aclose()
+
+    marginfi = {
+        (p.account, p.asset, p.kind): (p.amount_raw, p.decimals, p.market)
+        for p in snapshot.positions
+        if p.venue == "marginfi"
+    }
+    assert marginfi == {
+        (BOB, "USDC", "deposit"): (2_125 * 10**6, 6, DEMO_SOLANA.marginfi_bank_usdc),
+        (BOB, "SOL", "borrow"): (-5 * 10**9, 9, DEMO_SOLANA.marginfi_bank_sol),
+    }
+    assert snapshot.issues == ()
+    # one getProgramAccounts per wallet (bob's account is a keypair account: not derivable)
+    assert chain.rpc_calls()["getProgramAccounts"] == 2
+
+
 async def test_confirmed_sees_a_change_that_finalized_does_not_yet(chain: LocalSolana) -> None:
     wallet = Address(str(keypair_from_seed("integration:lag").pubkey()))
     chain.mint_to(wallet, DEMO_SOLANA.usdc_mint, 1_000)
