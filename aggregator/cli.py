@@ -175,7 +175,7 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """Start local chains, seed demo users, run cycles and print their statuses."""
-    from aggregator import demo as demo_module
+    import aggregator.demo as demo_module
 
     cfg = _load(config)
     _run(lambda: demo_module.run_demo(cfg, once=once))

@@ -81,16 +81,18 @@ def asset_risks(
     prices: Mapping[str, ObservedPrice],
     volatility_override: Mapping[str, Decimal] | None = None,
 ) -> dict[str, AssetRisk]:
-    """Every configured asset with its price (None when never read validly) and parameters."""
+    """Every configured asset that has a price, with its risk parameters."""
     volatility_override = volatility_override or {}
     out: dict[str, AssetRisk] = {}
     for symbol, asset in config.assets.items():
         observed = prices.get(symbol)
+        if observed is None:
+            continue
         out[symbol] = AssetRisk(
             symbol=symbol,
-            price=observed.price if observed else None,
-            conf=observed.conf if observed else Decimal(0),
-            price_time=observed.publish_time if observed else EPOCH,
+            price=observed.price,
+            conf=observed.conf,
+            price_time=observed.publish_time,
             max_price_age_seconds=Decimal(asset.max_price_age_seconds),
             init_weight=asset.init_weight,
             maint_weight=asset.maint_weight,
@@ -136,6 +138,20 @@ def _perp_terms(config: LoadedConfig, line: ObservedLine) -> tuple[Decimal, Deci
     return Decimal(1), Decimal("0.5"), Decimal(0)
 
 
+@dataclass(frozen=True)
+class PortfolioBatch:
+    """What one publish pass values.
+
+    `unpriced` lists, per user, assets held as collateral that never had a valid price read:
+    those lines count nothing and the user is flagged stale. `unvalued` holds users who owe an
+    asset that never had a price: no honest status exists for them, so they keep their last one.
+    """
+
+    portfolios: dict[int, Portfolio]
+    unpriced: dict[int, tuple[str, ...]]
+    unvalued: dict[int, str]
+
+
 def build_portfolios(
     config: LoadedConfig,
     as_of: datetime,
@@ -144,7 +160,7 @@ def build_portfolios(
     lines: Iterable[ObservedLine],
     prices: Mapping[str, ObservedPrice],
     volatility_override: Mapping[str, Decimal] | None = None,
-) -> dict[int, Portfolio]:
+) -> PortfolioBatch:
     """One portfolio per user in `user_chains` (user → the chains it has wallets on).
 
     A user's portfolio carries the states of its wallets' chains only, so a stale chain flags
@@ -155,8 +171,20 @@ def build_portfolios(
     params = risk_params(config)
     holdings: dict[int, list[Holding]] = defaultdict(list)
     perps: dict[int, list[Perp]] = defaultdict(list)
+    unpriced: dict[int, set[str]] = defaultdict(set)
+    unvalued: dict[int, str] = {}
     for line in lines:
-        if line.user_id not in user_chains or line.chain not in states or line.asset not in assets:
+        if line.user_id not in user_chains or line.chain not in states:
+            continue
+        if line.amount_raw == 0:
+            continue
+        if line.asset not in assets:
+            if line.asset not in config.assets:
+                continue  # an asset removed from config since the read
+            if line.amount_raw < 0 or line.kind == "perp":
+                unvalued[line.user_id] = f"{line.asset} is owed but has no valid price yet"
+            else:
+                unpriced[line.user_id].add(line.asset)
             continue
         if line.kind == "perp":
             imr, mmr, imf = _perp_terms(config, line)
@@ -172,7 +200,7 @@ def build_portfolios(
                     imf=imf,
                 )
             )
-        elif line.amount_raw != 0:
+        else:
             holdings[line.user_id].append(
                 Holding(
                     chain=states[line.chain].name,
@@ -181,7 +209,7 @@ def build_portfolios(
                     venue=line.venue,
                 )
             )
-    return {
+    portfolios = {
         user_id: Portfolio(
             as_of=as_of,
             chains={states[c].name: states[c] for c in sorted(set(wallet_chains)) if c in states},
@@ -192,4 +220,10 @@ def build_portfolios(
             params=params,
         )
         for user_id, wallet_chains in user_chains.items()
+        if user_id not in unvalued
     }
+    return PortfolioBatch(
+        portfolios=portfolios,
+        unpriced={user: tuple(sorted(assets)) for user, assets in unpriced.items()},
+        unvalued=unvalued,
+    )

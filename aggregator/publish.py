@@ -24,7 +24,7 @@ from aggregator.portfolio_builder import (
     ObservedPrice,
     build_portfolios,
 )
-from aggregator.risk_document import decimal_text, result_to_json
+from aggregator.risk_document import decimal_text, portfolio_to_document, result_to_json
 from aggregator.store.database import Database
 from aggregator.store.locks import try_advisory_lock
 from aggregator.store.observations import ChainObservations, latest_observations, price_history
@@ -40,11 +40,15 @@ class PublishReport:
     users: int
     changed: int
     skipped: bool = False
+    unvalued: tuple[str, ...] = ()  # "user: why", users who kept their last status
 
     def describe(self) -> str:
         if self.skipped:
             return "publish: skipped (another process is publishing)"
-        return f"publish: {self.users} users, {self.changed} changed"
+        line = f"publish: {self.users} users, {self.changed} changed"
+        if self.unvalued:
+            line += f"; not valued (last status kept): {'; '.join(self.unvalued)}"
+        return line
 
 
 def _iso(moment: datetime) -> str:
@@ -147,6 +151,7 @@ def status_document(
     risk: dict[str, Any],
     lines: list[ObservedLine],
     as_of: datetime,
+    unpriced: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The published JSON: the risk result plus who, which accounts and which blocks."""
     chains: dict[str, dict[str, Any]] = {}
@@ -197,13 +202,16 @@ def status_document(
         ],
         "chains": chains,
         **risk,
-        "stale": bool(risk.get("stale")) or bool(unread),
+        "stale": bool(risk.get("stale")) or bool(unread) or bool(unpriced),
         "stale_chains": stale_chains,
+        "unpriced_assets": list(unpriced),
         "holdings": holdings,
     }
 
 
-def status_record(user_id: int, as_of: datetime, document: dict[str, Any]) -> StatusRecord:
+def status_record(
+    user_id: int, as_of: datetime, document: dict[str, Any], portfolio: dict[str, Any]
+) -> StatusRecord:
     """The row form of a document: its headline numbers as exact decimals."""
     hf = document.get("health_factor")
     return StatusRecord(
@@ -223,8 +231,12 @@ def status_record(user_id: int, as_of: datetime, document: dict[str, Any]) -> St
         free_collateral_usd=_decimal(document["free_collateral"]),
         document=document,
         inputs={
-            caip2: {"height": info.get("height"), "hash": info.get("block_hash")}
-            for caip2, info in document["chains"].items()
+            "chains": {
+                caip2: {"height": info.get("height"), "hash": info.get("block_hash")}
+                for caip2, info in document["chains"].items()
+            },
+            # The exact `risk evaluate` input: the published numbers can be reproduced offline.
+            "portfolio": portfolio,
         },
     )
 
@@ -259,13 +271,13 @@ async def publish(
     ]
     lines = _lines(observations)
     user_chains = {uid: [w.chain for w in rows] for uid, rows in wallets.items()}
-    portfolios = build_portfolios(config, as_of, user_chains, chains, lines, prices, volatility)
+    batch = build_portfolios(config, as_of, user_chains, chains, lines, prices, volatility)
     lines_by_user: dict[int, list[ObservedLine]] = defaultdict(list)
     for line in lines:
         lines_by_user[line.user_id].append(line)
 
     records = []
-    for user_id, portfolio in sorted(portfolios.items()):
+    for user_id, portfolio in sorted(batch.portfolios.items()):
         risk = result_to_json(evaluate(portfolio))
         document = status_document(
             config,
@@ -275,13 +287,17 @@ async def publish(
             risk,
             lines_by_user[user_id],
             as_of,
+            batch.unpriced.get(user_id, ()),
         )
-        records.append(status_record(user_id, as_of, document))
+        records.append(status_record(user_id, as_of, document, portfolio_to_document(portfolio)))
+    unvalued = tuple(
+        f"{users[user_id].name}: {why}" for user_id, why in sorted(batch.unvalued.items())
+    )
 
     async with database.session() as session:
         if not await try_advisory_lock(session, PUBLISH_LOCK):
-            return PublishReport(users=len(records), changed=0, skipped=True)
+            return PublishReport(users=len(records), changed=0, skipped=True, unvalued=unvalued)
         changed = await publish_statuses(
             session, records, relative_threshold=config.risk.history_material_change
         )
-    return PublishReport(users=len(records), changed=changed)
+    return PublishReport(users=len(records), changed=changed, unvalued=unvalued)

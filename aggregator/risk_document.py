@@ -513,3 +513,93 @@ def result_to_json(result: MarginResult) -> dict[str, Any]:
             },
         },
     }
+
+
+def _exact(value: Decimal) -> str:
+    """A Decimal as plain text with every digit (inputs are not rounded)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def portfolio_to_document(portfolio: Portfolio) -> dict[str, Any]:
+    """The `risk evaluate` document of `portfolio`: `parse_portfolio` of it gives it back.
+
+    Publish stores it with every status, so any published number can be reproduced with
+    `xmargin risk evaluate`, no chain or database needed.
+    May raise: ValueError (an asset without a price cannot be written as a document).
+    """
+    params = portfolio.params
+    assets: dict[str, Any] = {}
+    for symbol, asset in portfolio.assets.items():
+        if asset.price is None:
+            raise ValueError(f"asset {symbol} has no price")
+        assets[symbol] = {
+            "price": _exact(asset.price),
+            "conf": _exact(asset.conf),
+            "price_time": _instant(asset.price_time),
+            "max_price_age_seconds": _exact(asset.max_price_age_seconds),
+            "init_weight": _exact(asset.init_weight),
+            "maint_weight": _exact(asset.maint_weight),
+            "init_liability_weight": _exact(asset.init_liability_weight),
+            "maint_liability_weight": _exact(asset.maint_liability_weight),
+            "volatility": _exact(asset.volatility),
+            "family": asset.family,
+            "stable": asset.stable,
+            "imf": _exact(asset.imf),
+            "tiers": [
+                [_exact(t.start), None if t.end is None else _exact(t.end), _exact(t.ratio)]
+                for t in asset.tiers
+            ],
+        }
+    document: dict[str, Any] = {
+        "as_of": _instant(portfolio.as_of),
+        "mode": portfolio.mode,
+        "params": {
+            **{key: _exact(getattr(params, key)) for key in _PARAM_BOUNDS},
+            "scenario_count": params.scenario_count,
+            "scenario_seed": params.scenario_seed,
+        },
+        "chains": {
+            name: {
+                "block_time": _instant(chain.block_time),
+                "finality_seconds": _exact(chain.finality_seconds),
+                "liquidation_latency_seconds": _exact(chain.liquidation_latency_seconds),
+                "max_staleness_seconds": _exact(chain.max_staleness_seconds),
+            }
+            for name, chain in portfolio.chains.items()
+        },
+        "assets": assets,
+        "holdings": [
+            {"chain": h.chain, "asset": h.asset, "amount": _exact(h.amount), "venue": h.venue}
+            for h in portfolio.holdings
+        ],
+        "perps": [
+            {
+                "chain": p.chain,
+                "venue": p.venue,
+                "asset": p.asset,
+                "base": _exact(p.base),
+                "entry_price": _exact(p.entry_price),
+                "imr": _exact(p.imr),
+                "mmr": _exact(p.mmr),
+                "imf": _exact(p.imf),
+            }
+            for p in portfolio.perps
+        ],
+    }
+    factors = portfolio.factors
+    for key, table in (("covariance", factors.covariance), ("correlations", factors.correlations)):
+        if table:
+            nested: dict[str, dict[str, str]] = {}
+            for (a, b), number in table.items():
+                nested.setdefault(a, {})[b] = _exact(number)
+            document[key] = nested
+    if factors.stress_ranges:
+        document["stress_ranges"] = {f: _exact(v) for f, v in factors.stress_ranges.items()}
+    return document

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +22,7 @@ from aggregator.store.statuses import get_status, status_history
 from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter
-from tests.e2e.conftest import write_config
+from tests.e2e.conftest import XMARGIN, write_config
 
 WALLET = "0x000000000000000000000000000000000000F00d"
 
@@ -111,3 +113,50 @@ async def test_failed_poll_keeps_last_good_head_and_publish_ages_it_into_stale(
     assert aged.weighted_collateral_init_usd == Decimal(0)
     assert aged.equity_usd == Decimal(250)
     assert len(history) == 2  # one row per material change
+
+
+async def test_published_status_equals_risk_evaluate_of_its_stored_inputs(
+    db: Database, node: tuple[AnvilNode, EvmDeployment], tmp_path: Path
+) -> None:
+    """The publish step and `xmargin risk evaluate` agree on the same inputs: every status
+    stores its exact risk input, and evaluating that offline gives the published numbers."""
+    anvil, deployment = node
+    await seed_wallet(
+        anvil.url,
+        deployment,
+        WALLET,
+        native_wei=3 * 10**18,
+        tokens={"USDC": 1_500_000_000},
+        aave_supply={"WETH": 2 * 10**18},
+        aave_borrow={"USDC": 4_000 * 10**6},
+    )
+    await mine(anvil.url, 3)
+    config = _config(tmp_path, anvil.url)
+    user_id = await _user_with_wallet(db)
+    adapter = build_adapter(chain_spec(config, "local"))
+    try:
+        assert (await poll_chain(db, adapter, {WALLET: user_id})).ok
+    finally:
+        await adapter.aclose()
+    await publish(db, config)
+    async with db.session() as session:
+        record = await get_status(session, user_id)
+    assert record is not None
+    stored_input = record.inputs["portfolio"]
+    assert [h["asset"] for h in stored_input["holdings"]] == ["ETH", "USDC", "WETH", "USDC"]
+
+    done = await asyncio.create_subprocess_exec(
+        *XMARGIN,
+        "risk",
+        "evaluate",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await done.communicate(json.dumps(stored_input).encode())
+    assert done.returncode == 0, err.decode()
+    offline = json.loads(out)
+    assert offline["health_factor"] is not None
+    for key, value in offline.items():
+        assert record.document[key] == value, key

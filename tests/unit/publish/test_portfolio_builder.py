@@ -39,7 +39,9 @@ def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
         ObservedLine(3, "devnet_l1", "0xC", "USDC", "wallet", "balance", 5, 6),  # no wallets row
     ]
     prices = {"USDC": ObservedPrice("USDC", Decimal(1), Decimal(0), BLOCK)}
-    portfolios = build_portfolios(
+    prices["SOL"] = ObservedPrice("SOL", Decimal(150), Decimal("0.05"), BLOCK)
+    prices["WBTC"] = ObservedPrice("WBTC", Decimal(60000), Decimal(20), BLOCK)
+    batch = build_portfolios(
         config,
         AS_OF,
         {1: ["devnet_l1"], 2: ["devnet_solana", "devnet_l2"]},
@@ -47,7 +49,9 @@ def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
         lines,
         prices,
     )
+    portfolios = batch.portfolios
     assert set(portfolios) == {1, 2}
+    assert batch.unpriced == {} and batch.unvalued == {}
 
     alice = portfolios[1]
     assert list(alice.chains) == ["eip155:31337"]  # only the chains of alice's wallets
@@ -56,8 +60,12 @@ def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
         ("eip155:31337", "USDC", Decimal("-500"), "aave_v3:devnet"),
     ]  # the zero WETH balance carries nothing
     assert alice.assets["USDC"].price == Decimal(1)
-    assert alice.assets["ETH"].price is None  # never read: collateral counts 0
-    assert alice.assets["WBTC"].tiers[1].ratio == Decimal("0.9")
+    assert "ETH" not in alice.assets  # never read
+    assert [(t.start, t.end, t.ratio) for t in alice.assets["WBTC"].tiers] == [
+        (Decimal(0), Decimal(500), Decimal(1)),
+        (Decimal(500), Decimal(2000), Decimal("0.9")),
+        (Decimal(2000), None, Decimal("0.5")),
+    ]
 
     bob = portfolios[2]
     # devnet_l2 was never read: no state for it (publish flags it stale separately).
@@ -75,18 +83,42 @@ def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
 
 def test_risk_settings_and_volatility_override_reach_the_engine() -> None:
     config = _config()
-    portfolios = build_portfolios(
+    prices = {
+        symbol: ObservedPrice(symbol, Decimal(3000), Decimal(1), BLOCK)
+        for symbol in ("ETH", "WETH")
+    }
+    batch = build_portfolios(
         config,
         AS_OF,
         {7: ["devnet_l1"]},
         [ObservedChain("devnet_l1", 1, "0x", BLOCK, "latest")],
         [],
-        {},
+        prices,
         volatility_override={"ETH": Decimal("1.7")},
     )
-    book = portfolios[7]
+    book = batch.portfolios[7]
     assert book.holdings == () and book.perps == ()
     assert book.params.latency_z == Decimal("2.326")
     assert book.params.warning_health_factor == Decimal("1.25")
     assert book.assets["ETH"].volatility == Decimal("1.7")
     assert book.assets["WETH"].volatility == Decimal("0.80")
+    assert set(book.assets) == {"ETH", "WETH"}  # only assets with a price reach the engine
+
+
+def test_unpriced_collateral_counts_nothing_and_unpriced_debt_is_not_valued() -> None:
+    config = _config()
+    chain = [ObservedChain("devnet_l1", 1, "0x", BLOCK, "latest")]
+    lines = [
+        ObservedLine(1, "devnet_l1", "0xA", "USDC", "wallet", "balance", 10**6, 6),
+        ObservedLine(1, "devnet_l1", "0xA", "WBTC", "wallet", "balance", 10**8, 8),
+        ObservedLine(2, "devnet_l1", "0xB", "USDC", "wallet", "balance", 10**6, 6),
+        ObservedLine(2, "devnet_l1", "0xB", "WBTC", "aave_v3:devnet", "borrow", -(10**8), 8),
+    ]
+    prices = {"USDC": ObservedPrice("USDC", Decimal(1), Decimal(0), BLOCK)}
+    batch = build_portfolios(
+        config, AS_OF, {1: ["devnet_l1"], 2: ["devnet_l1"]}, chain, lines, prices
+    )
+    assert [h.asset for h in batch.portfolios[1].holdings] == ["USDC"]
+    assert batch.unpriced == {1: ("WBTC",)}
+    assert 2 not in batch.portfolios
+    assert batch.unvalued == {2: "WBTC is owed but has no valid price yet"}
