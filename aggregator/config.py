@@ -112,6 +112,19 @@ class KaminoConfig(_Strict):
     reserves: list[KaminoReserveConfig] = []
 
 
+class MarginfiBankConfig(_Strict):
+    bank: str
+    asset: str
+
+
+class MarginfiConfig(_Strict):
+    program_id: str
+    group: str
+    banks: list[MarginfiBankConfig] = []
+    account_indexes: list[int] = [0]
+    discover_accounts: bool = True  # getProgramAccounts per wallet for keypair accounts
+
+
 class ChainConfig(_Strict):
     """One chain: how to reach it and how much to trust its data."""
 
@@ -131,6 +144,8 @@ class ChainConfig(_Strict):
     aave_pools: list[AavePoolConfig] = []
     drift: DriftConfig | None = None
     kamino: KaminoConfig | None = None
+    marginfi: MarginfiConfig | None = None
+    native_balances: bool = True  # Solana: also read each wallet's SOL
 
     @field_validator("rpc_urls")
     @classmethod
@@ -437,6 +452,7 @@ def _cross_checks(
     """
     problems: list[str] = []
     declared = (declared_chains or set()) | set(model.chains)
+    loc: KeyPath
 
     def problem(loc: KeyPath, message: str) -> None:
         problems.append(f"{_origin(loc, origins, path)}: {_format_loc(loc)}: {message}")
@@ -456,15 +472,32 @@ def _cross_checks(
                 check_address(
                     ("chains", chain_key, "aave_pools", i, field), chain_key, getattr(pool, field)
                 )
-        for venue_key, venue in (("drift", chain.drift), ("kamino", chain.kamino)):
+        venues: tuple[tuple[str, DriftConfig | KaminoConfig | MarginfiConfig | None], ...] = (
+            ("drift", chain.drift),
+            ("kamino", chain.kamino),
+            ("marginfi", chain.marginfi),
+        )
+        for venue_key, venue in venues:
             if venue is None:
+                continue
+            if chain.family != "solana":
+                problem(("chains", chain_key, venue_key), f"{venue_key} is a Solana venue")
                 continue
             check_address(
                 ("chains", chain_key, venue_key, "program_id"), chain_key, venue.program_id
             )
+        if chain.marginfi is not None and chain.family == "solana":
+            check_address(
+                ("chains", chain_key, "marginfi", "group"), chain_key, chain.marginfi.group
+            )
+            for i, bank in enumerate(chain.marginfi.banks):
+                loc = ("chains", chain_key, "marginfi", "banks", i)
+                if bank.asset not in model.assets:
+                    problem((*loc, "asset"), f"unknown asset {bank.asset!r}")
+                check_address((*loc, "bank"), chain_key, bank.bank)
         if chain.drift is not None:
             for i, spot in enumerate(chain.drift.spot_markets):
-                loc: KeyPath = ("chains", chain_key, "drift", "spot_markets", i)
+                loc = ("chains", chain_key, "drift", "spot_markets", i)
                 if spot.asset not in model.assets:
                     problem((*loc, "asset"), f"unknown asset {spot.asset!r}")
                 check_address((*loc, "account"), chain_key, spot.account)

@@ -14,6 +14,8 @@ from chains.solana.spec import (
     DriftVenue,
     KaminoReserve,
     KaminoVenue,
+    MarginfiBank,
+    MarginfiVenue,
     PythFeed,
     SolanaChainSpec,
     SplMint,
@@ -138,6 +140,18 @@ def _solana_spec(
                 for r in chain.kamino.reserves
             ),
         )
+    marginfi = None
+    if chain.marginfi is not None:
+        marginfi = MarginfiVenue(
+            program_id=chain.marginfi.program_id,
+            group=chain.marginfi.group,
+            banks=tuple(
+                MarginfiBank(bank=b.bank, asset=b.asset, decimals=_decimals(config, b.asset, key))
+                for b in chain.marginfi.banks
+            ),
+            account_indexes=tuple(chain.marginfi.account_indexes),
+            discover_accounts=chain.marginfi.discover_accounts,
+        )
     assert chain.genesis_hash is not None  # validated by the config cross-checks
     return SolanaChainSpec(
         chain=key,
@@ -149,4 +163,6 @@ def _solana_spec(
         feeds=feeds,
         drift=drift,
         kamino=kamino,
+        marginfi=marginfi,
+        native_balances=chain.native_balances,
     )

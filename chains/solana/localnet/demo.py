@@ -124,8 +124,10 @@ def demo_spec(
     commitment: str = "finalized",
     marginfi: bool = False,
 ) -> SolanaChainSpec:
-    """The adapter spec that reads the demo world (what config/devnet.toml should say).
-    MarginFi is read only with `marginfi=True` (config/devnet.toml does not configure it yet)."""
+    """The adapter spec that reads the demo world (what config/devnet.toml says).
+
+    MarginFi is read only with `marginfi=True`; config/devnet.toml configures it.
+    """
     demo = DEMO_SOLANA
     return SolanaChainSpec(
         chain=chain,

@@ -122,3 +122,26 @@ def test_unpriced_collateral_counts_nothing_and_unpriced_debt_is_not_valued() ->
     assert batch.unpriced == {1: ("WBTC",)}
     assert 2 not in batch.portfolios
     assert batch.unvalued == {2: "WBTC is owed but has no valid price yet"}
+
+
+def test_devnet_config_reads_the_demo_solana_world() -> None:
+    """config/devnet.toml and the local Solana demo world name the same accounts."""
+    from aggregator.specs import chain_spec
+    from chains.solana.localnet.demo import demo_spec
+    from chains.solana.spec import SolanaChainSpec
+
+    config = _config()
+    spec = chain_spec(config, "devnet_solana")
+    assert isinstance(spec, SolanaChainSpec)
+    expected = demo_spec(tuple(config.chains["devnet_solana"].rpc_urls), marginfi=True)
+    assert spec.genesis_hash == expected.genesis_hash
+    assert (spec.mints, spec.drift, spec.kamino, spec.marginfi) == (
+        expected.mints,
+        expected.drift,
+        expected.kamino,
+        expected.marginfi,
+    )
+    assert [(f.asset, f.account, f.feed_id) for f in spec.feeds] == [
+        ("SOL", expected.feeds[0].account, expected.feeds[0].feed_id),
+        ("PYUSD", expected.feeds[1].account, expected.feeds[1].feed_id),  # priced as USDC
+    ]
