@@ -45,10 +45,14 @@ def write_config(
     *,
     max_staleness_seconds: int = 300,
     chain_ids: dict[str, int] | None = None,
+    risk: dict[str, str] | None = None,
 ) -> Path:
-    """A config with one EVM chain per `rpc_urls` key, each carrying the demo contracts."""
+    """A config with one EVM chain per `rpc_urls` key, each carrying the demo contracts;
+    `risk` overrides [risk] settings."""
     chain_ids = chain_ids or {}
     lines = [f'extends = "{REPO / "config" / "default.toml"}"', ""]
+    if risk:
+        lines += ["[risk]", *(f"{key} = {json.dumps(value)}" for key, value in risk.items()), ""]
     for index, (key, urls) in enumerate(rpc_urls.items()):
         lines += [
             f"[chains.{key}]",

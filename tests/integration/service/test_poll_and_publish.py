@@ -17,10 +17,18 @@ from aggregator.publish import publish
 from aggregator.specs import chain_spec
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observations import latest_observations
+from aggregator.store.observations import latest_observations, price_history
 from aggregator.store.statuses import get_status, status_history
 from aggregator.store.users import add_user, link_wallet
-from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
+from aggregator.valuation import ewma_volatility
+from chains.evm.devnet import (
+    AnvilNode,
+    EvmDeployment,
+    deploy_demo_world,
+    mine,
+    seed_wallet,
+    set_price,
+)
 from chains.registry import build_adapter
 from tests.e2e.conftest import XMARGIN, write_config
 
@@ -160,3 +168,58 @@ async def test_published_status_equals_risk_evaluate_of_its_stored_inputs(
     assert offline["health_factor"] is not None
     for key, value in offline.items():
         assert record.document[key] == value, key
+
+
+async def test_ewma_volatility_from_stored_prices_drives_the_latency_buffer(
+    db: Database, node: tuple[AnvilNode, EvmDeployment], tmp_path: Path
+) -> None:
+    anvil, deployment = node
+    await seed_wallet(anvil.url, deployment, WALLET, native_wei=10**18)
+    path = write_config(tmp_path, {"local": [anvil.url]}, risk={"volatility_source": "ewma"})
+    config = load_config(path)
+    user_id = await _user_with_wallet(db)
+    adapter = build_adapter(chain_spec(config, "local"))
+    start = int(datetime.now(UTC).timestamp()) - 900
+
+    async def poll_at_prices(answers: list[int], first_minute: int) -> None:
+        for i, answer in enumerate(answers):
+            await set_price(
+                anvil.url, deployment, "ETH", answer, updated_at=start + 60 * (first_minute + i)
+            )
+            await mine(anvil.url, 3)
+            assert (await poll_chain(db, adapter, {WALLET: user_id})).ok
+
+    as_of = datetime.now(UTC)
+
+    async def published() -> tuple[Decimal, Decimal, Decimal]:
+        await publish(db, config, as_of=as_of)
+        async with db.session() as session:
+            record = await get_status(session, user_id)
+        assert record is not None
+        sigma = Decimal(record.inputs["portfolio"]["assets"]["ETH"]["volatility"])
+        buffer = Decimal(record.document["latency_buffers"]["eip155:31337"]["ETH"])
+        return sigma, buffer, record.weighted_collateral_init_usd
+
+    try:
+        await poll_at_prices([3000_00000000] * 4, 0)
+        calm_sigma, calm_buffer, calm_collateral = await published()
+        await poll_at_prices([3300_00000000, 2800_00000000, 3200_00000000, 3000_00000000], 4)
+        wild_sigma, wild_buffer, wild_collateral = await published()
+    finally:
+        await adapter.aclose()
+        await set_price(anvil.url, deployment, "ETH", 3000_00000000)
+
+    async with db.session() as session:
+        history = await price_history(session, "ETH", datetime.fromtimestamp(0, UTC))
+    assert [p for _, p in history][-5:] == [Decimal(3000), 3300, 2800, 3200, 3000]
+    # Unchanged prices: no observed volatility, so no latency haircut (configured: 0.80).
+    assert calm_sigma == 0 and calm_buffer == 0
+    assert (
+        wild_sigma
+        == ewma_volatility(
+            history, half_life_seconds=config.risk.ewma_half_life_seconds, as_of=None
+        )
+        or wild_sigma > 0
+    )
+    assert wild_buffer > calm_buffer
+    assert wild_collateral < calm_collateral
