@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, cast
@@ -159,7 +160,7 @@ _PARAM_BOUNDS: dict[str, tuple[Decimal | None, Decimal | None]] = {
 }
 
 
-def _params(value: object) -> RiskParams:
+def _params(value: object, defaults: RiskParams) -> RiskParams:
     obj = _object(value, "params")
     _check_keys(obj, "params", (), (*_PARAM_BOUNDS, "scenario_count", "scenario_seed"))
     kwargs: dict[str, Any] = {}
@@ -174,7 +175,7 @@ def _params(value: object) -> RiskParams:
         kwargs["scenario_seed"] = _integer(
             obj["scenario_seed"], "params.scenario_seed", 0, 2**63 - 1
         )
-    params = RiskParams(**kwargs)
+    params = replace(defaults, **kwargs)
     if params.pnl_weight_init > params.pnl_weight_maint:
         raise PortfolioError("params.pnl_weight_init", "must not exceed pnl_weight_maint")
     return params
@@ -370,9 +371,10 @@ _TOP_OPTIONAL = (
 )
 
 
-def parse_portfolio(doc: object) -> Portfolio:
+def parse_portfolio(doc: object, defaults: RiskParams | None = None) -> Portfolio:
     """Check a decoded portfolio document and build the typed `Portfolio`.
 
+    `params` the document leaves out come from `defaults` (design §5's when None).
     Decimal values may be JSON numbers or decimal strings; decode JSON with
     `parse_float=Decimal` to keep every digit.
     May raise: PortfolioError naming the first offending field.
@@ -384,7 +386,8 @@ def parse_portfolio(doc: object) -> Portfolio:
     if mode_value not in ("standard", "portfolio"):
         raise PortfolioError("mode", "must be 'standard' or 'portfolio'")
     mode = cast(Mode, mode_value)
-    params = _params(obj["params"]) if "params" in obj else RiskParams()
+    defaults = defaults or RiskParams()
+    params = _params(obj["params"], defaults) if "params" in obj else defaults
     chains = {name: _chain(name, v) for name, v in _object(obj["chains"], "chains").items()}
     assets = {sym: _asset(sym, v) for sym, v in _object(obj["assets"], "assets").items()}
     holdings = tuple(

@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 
+from aggregator.config import ConfigError, load_config
 from aggregator.margin import evaluate as evaluate_portfolio
+from aggregator.portfolio_builder import risk_params
 from aggregator.risk_document import PortfolioError, parse_portfolio, result_to_json
 
 risk_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -51,18 +53,35 @@ def _reject_constant(name: str) -> object:
 def evaluate(
     file: Annotated[str, typer.Argument(help="Portfolio JSON document, or - for stdin.")],
     compact: Annotated[bool, typer.Option(help="Print the status on one line.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="XMARGIN_CONFIG",
+            help="Take the params the document leaves out from this config's [risk] table "
+            "(default: design §5's values).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Print the margin status of a portfolio document as JSON.
 
     Input format: config/portfolio.schema.json (docs/risk.md has a worked example).
     """
+    defaults = None
+    if config is not None:
+        try:
+            defaults = risk_params(load_config(config))
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(BAD_INPUT) from None
     text = _read(file)
     try:
         doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise _fail(f"input: not valid JSON ({exc})") from None
     try:
-        portfolio = parse_portfolio(doc)
+        portfolio = parse_portfolio(doc, defaults)
     except PortfolioError as exc:
         raise _fail(str(exc)) from None
     status = result_to_json(evaluate_portfolio(portfolio))
