@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eth_utils import to_checksum_address
+from sqlalchemy import text
 
+from aggregator.store.database import Database
 from chains.evm.devnet import mine, seed_wallet
-from tests.e2e.conftest import Chain, Cli, write_config
+from tests.adapter_contract.garbage_server import GarbageServer
+from tests.e2e.conftest import XMARGIN, Chain, Cli, write_config
 
 ETH = 10**18
 USDC = 10**6
@@ -186,3 +191,32 @@ def test_config_check_names_file_and_key(xmargin: Cli, tmp_path: Path) -> None:
         f"{bad}: assets.DAI.deployments.gnosis: asset DAI is deployed on unknown chain 'gnosis'",
         f"{bad}: assets.DAI.price: asset DAI has no price source",
     }
+
+
+async def test_garbage_rpc_fails_the_poll_in_one_line_and_writes_no_observation(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    garbage = await GarbageServer().start()
+    try:
+        config = write_config(tmp_path, {"local": [garbage.url]})
+        env = {**os.environ, "XMARGIN_DATABASE_URL": database_url}
+        cycle = await asyncio.create_subprocess_exec(
+            *XMARGIN,
+            "cycle",
+            "--config",
+            str(config),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await cycle.communicate()
+    finally:
+        await garbage.stop()
+    assert cycle.returncode == 3, err.decode()
+    (failed,) = [line for line in out.decode().splitlines() if line.startswith("poll local")]
+    assert "FAILED" in failed and garbage.url in failed
+    async with db.session() as session:
+        heads = await session.scalar(text("SELECT count(*) FROM chain_heads"))
+        runs = (await session.execute(text("SELECT ok, error FROM poll_runs"))).all()
+    assert heads == 0
+    assert [(ok, garbage.url in error) for ok, error in runs] == [(False, True)]
