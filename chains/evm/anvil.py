@@ -219,6 +219,10 @@ class DevnetRpc:
         tx: dict[str, Any] = {"from": sender, "data": "0x" + data.hex(), "value": hex(value)}
         if to is not None:
             tx["to"] = to
+        # Headroom over the estimate: it runs at the latest block's timestamp, and a transaction
+        # mined a second later can write more storage (e.g. `updated_at = block.timestamp`).
+        estimate = int(await self.call("eth_estimateGas", [tx]), 16)
+        tx["gas"] = hex(estimate * 5 // 4 + 20_000)
         tx_hash = await self.call("eth_sendTransaction", [tx])
         receipt = await self.call("eth_getTransactionReceipt", [tx_hash])
         if receipt is None:  # a node started with mining off: mine the pending transaction

@@ -47,10 +47,10 @@ def _config(tmp_path: Path, url: str, max_staleness_seconds: int = 300) -> Loade
     )
 
 
-async def _user_with_wallet(db: Database) -> int:
+async def _user_with_wallet(db: Database, wallet: str = WALLET) -> int:
     async with db.session() as session:
         user_id = await add_user(session, "frank")
-        await link_wallet(session, user_id, "local", WALLET)
+        await link_wallet(session, user_id, "local", wallet)
     return user_id
 
 
@@ -223,3 +223,54 @@ async def test_ewma_volatility_from_stored_prices_drives_the_latency_buffer(
     )
     assert wild_buffer > calm_buffer
     assert wild_collateral < calm_collateral
+
+
+async def test_an_oracle_failing_its_check_zeroes_collateral_but_keeps_debt_at_last_price(
+    db: Database, node: tuple[AnvilNode, EvmDeployment], tmp_path: Path
+) -> None:
+    anvil, deployment = node
+    config = _config(tmp_path, anvil.url)
+    wallet = "0x0000000000000000000000000000000000000bad"
+    user_id = await _user_with_wallet(db, wallet)
+    adapter = build_adapter(chain_spec(config, "local"))
+    # frank holds 1 ETH and owes 1,000 USDC (priced by its own, healthy feed).
+    await seed_wallet(
+        anvil.url,
+        deployment,
+        wallet,
+        native_wei=10**18,
+        aave_borrow={"USDC": 1_000 * 10**6},
+    )
+    try:
+        await set_price(anvil.url, deployment, "ETH", 2_000_00000000)
+        await mine(anvil.url, 3)
+        assert (await poll_chain(db, adapter, {wallet: user_id})).ok
+        await publish(db, config)
+        async with db.session() as session:
+            before = await get_status(session, user_id)
+        # The feed now answers 0: the adapter marks the read invalid.
+        await set_price(anvil.url, deployment, "ETH", 0)
+        await mine(anvil.url, 3)
+        assert (await poll_chain(db, adapter, {wallet: user_id})).ok
+        await publish(db, config)
+        async with db.session() as session:
+            after = await get_status(session, user_id)
+            observed = (await latest_observations(session))["local"]
+    finally:
+        await adapter.aclose()
+        await set_price(anvil.url, deployment, "ETH", 3000_00000000)
+    assert before is not None and after is not None
+    (eth_read,) = [p for p in observed.prices if p.asset == "ETH"]
+    assert not eth_read.valid and eth_read.invalid_reason
+    assert before.stale is False and before.weighted_collateral_maint_usd > 0
+    assert after.stale is True
+    assert "ETH" in after.document["invalid_prices"]
+    # The ETH collateral counts nothing; the USDC debt is still owed in full.
+    assert after.weighted_collateral_maint_usd == 0
+    # 1,000 USDC owed x 1.1 maintenance weight, plus a latency buffer of under 0.01%.
+    assert Decimal(1100) < after.requirement_maint_usd < Decimal("1100.11")
+    assert abs(after.requirement_maint_usd - before.requirement_maint_usd) < Decimal("0.001")
+    assert after.status == "liquidatable"
+    # Equity too counts the unpriceable ETH as nothing: only the debt, at 1 USD, is left.
+    assert before.equity_usd == Decimal(1000)
+    assert after.equity_usd == Decimal(-1000)
