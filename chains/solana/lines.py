@@ -10,8 +10,10 @@ the same pass; without a readable reserve the deposit line is skipped, never val
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from chains.base import Address, LineIssue, Position, PriceObservation, TokenBalance
 from chains.solana.decoders import AccountDecodeError, drift, kamino, marginfi, pyth
@@ -20,6 +22,7 @@ from chains.solana.plan import ReadPlan, Role
 from chains.solana.spec import SolanaChainSpec
 
 NATIVE_DECIMALS = 9
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,29 @@ class Lines:
     positions: list[Position] = field(default_factory=list)
     prices: list[PriceObservation] = field(default_factory=list)
     issues: list[LineIssue] = field(default_factory=list)
+
+
+def _decoded(
+    key: str,
+    name: str,
+    account: RawAccount | None,
+    owner: str,
+    decode: Callable[[bytes], T],
+    lines: Lines,
+) -> T | None:
+    """`decode(account.data)` when the account exists and `owner` owns it; otherwise None, with
+    an issue naming the account and what was wrong."""
+    if account is None:
+        lines.issues.append(LineIssue(key, f"{name}: account not found"))
+        return None
+    if account.owner != owner:
+        lines.issues.append(LineIssue(key, f"{name} owned by {account.owner}, not the program"))
+        return None
+    try:
+        return decode(account.data)
+    except AccountDecodeError as error:
+        lines.issues.append(LineIssue(key, f"{name}: {error}"))
+        return None
 
 
 def build_lines(
@@ -221,13 +247,10 @@ def _drift_market(
 ) -> drift.DriftSpotMarketState | None:
     configured = role.drift_market
     assert configured is not None and spec.drift is not None
-    if account.owner != spec.drift.program_id:
-        lines.issues.append(LineIssue(key, f"Drift spot market owned by {account.owner}"))
-        return None
-    try:
-        market = drift.decode_spot_market(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, str(error)))
+    market = _decoded(
+        key, "Drift spot market", account, spec.drift.program_id, drift.decode_spot_market, lines
+    )
+    if market is None:
         return None
     if market.market_index != configured.market_index or market.decimals != configured.decimals:
         lines.issues.append(
@@ -320,16 +343,8 @@ def _kamino_reserve(
     venue, configured = spec.kamino, role.kamino_reserve
     assert venue is not None and configured is not None
     name = f"Kamino reserve {configured.asset}"
-    if account is None:
-        lines.issues.append(LineIssue(key, f"{name}: account not found"))
-        return None
-    if account.owner != venue.program_id:
-        lines.issues.append(LineIssue(key, f"{name} owned by {account.owner}, not the program"))
-        return None
-    try:
-        reserve = kamino.decode_reserve(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"{name}: {error}"))
+    reserve = _decoded(key, name, account, venue.program_id, kamino.decode_reserve, lines)
+    if reserve is None:
         return None
     if reserve.mint_decimals != configured.decimals:
         wrong_units.add(key)
@@ -439,16 +454,8 @@ def _marginfi_bank(
     venue, configured = spec.marginfi, role.marginfi_bank
     assert venue is not None and configured is not None
     name = f"MarginFi bank {configured.asset}"
-    if account is None:
-        lines.issues.append(LineIssue(key, f"{name}: account not found"))
-        return None
-    if account.owner != venue.program_id:
-        lines.issues.append(LineIssue(key, f"{name} owned by {account.owner}, not the program"))
-        return None
-    try:
-        bank = marginfi.decode_bank(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"{name}: {error}"))
+    bank = _decoded(key, name, account, venue.program_id, marginfi.decode_bank, lines)
+    if bank is None:
         return None
     if bank.group != venue.group:
         lines.issues.append(LineIssue(key, f"{name} belongs to group {bank.group}"))
