@@ -275,13 +275,10 @@ def _drift_lines(
     venue = spec.drift
     assert venue is not None
     wallet = role.wallet or ""
-    if account.owner != venue.program_id:
-        lines.issues.append(LineIssue(key, f"Drift user of {wallet} owned by {account.owner}"))
-        return
-    try:
-        user = drift.decode_user(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"Drift user of {wallet}: {error}"))
+    user = _decoded(
+        key, f"Drift user of {wallet}", account, venue.program_id, drift.decode_user, lines
+    )
+    if user is None:
         return
     if user.authority != wallet:
         lines.issues.append(LineIssue(key, f"Drift user authority {user.authority} != {wallet}"))
@@ -371,13 +368,9 @@ def _kamino_lines(
     venue = spec.kamino
     assert venue is not None
     wallet = role.wallet or ""
-    if account.owner != venue.program_id:
-        lines.issues.append(LineIssue(key, f"Kamino obligation owned by {account.owner}"))
-        return
-    try:
-        obligation = kamino.decode_obligation(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"Kamino obligation of {wallet}: {error}"))
+    name = f"Kamino obligation of {wallet}"
+    obligation = _decoded(key, name, account, venue.program_id, kamino.decode_obligation, lines)
+    if obligation is None:
         return
     if obligation.owner != wallet:
         lines.issues.append(LineIssue(key, f"Kamino obligation owner {obligation.owner}"))
@@ -480,15 +473,9 @@ def _marginfi_lines(
     venue = spec.marginfi
     assert venue is not None
     wallet = role.wallet or ""
-    if account.owner != venue.program_id:
-        lines.issues.append(
-            LineIssue(key, f"MarginFi account of {wallet} owned by {account.owner}")
-        )
-        return
-    try:
-        state = marginfi.decode_account(account.data)
-    except AccountDecodeError as error:
-        lines.issues.append(LineIssue(key, f"MarginFi account of {wallet}: {error}"))
+    name = f"MarginFi account of {wallet}"
+    state = _decoded(key, name, account, venue.program_id, marginfi.decode_account, lines)
+    if state is None:
         return
     if state.authority != wallet or state.group != venue.group:
         lines.issues.append(
