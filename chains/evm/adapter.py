@@ -2,8 +2,10 @@
 
 A poll first pins a block from the configured finality (`finalized`, `safe`, `latest`,
 `latest-N`), then runs every read as Multicall3 `aggregate3` eth_calls at that block number,
-chunked by `spec.calls_per_batch` and sent concurrently. It either returns a whole ChainSnapshot
-or raises AdapterError; lines whose own call fails are skipped and reported as LineIssues.
+chunked by `spec.calls_per_batch` and sent concurrently through async web3.py (`rpc.py`: one
+`AsyncWeb3` per endpoint, calldata built here rather than through contract objects). It either
+returns a whole ChainSnapshot or raises AdapterError; lines whose own call fails are skipped and
+reported as LineIssues.
 """
 
 from __future__ import annotations

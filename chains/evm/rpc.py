@@ -1,7 +1,11 @@
-"""JSON-RPC over HTTP for one chain: several endpoints, timeouts, jittered retries, failover.
+"""JSON-RPC for one chain through async web3.py: several endpoints, timeouts, jittered retries,
+failover.
 
-One long-lived `httpx.AsyncClient` per endpoint. Every request of a poll goes through
-`EndpointPool.request` / `EndpointPool.batch`, which is the single place where retries, failover,
+Each endpoint is one long-lived `AsyncWeb3(AsyncHTTPProvider(url))` with its own keep-alive
+aiohttp session. Requests go through the provider's public request API (`make_request`,
+`make_batch_request`) with params built here, so a poll's ~10 aggregate3 `eth_call`s pay no
+contract-object or middleware cost. web3's own retry is off: every request of a poll goes
+through `EndpointPool.request` / `EndpointPool.batch`, the single place where retries, failover,
 health bookkeeping and request counting happen. A node that answers with a JSON-RPC error for an
 execution revert is not retried elsewhere: a revert is a property of the call, not of the node.
 """
@@ -9,7 +13,6 @@ execution revert is not retried elsewhere: a revert is a property of the call, n
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 import time
@@ -17,13 +20,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.types import RPCEndpoint
 
 from chains.base import AdapterError, EndpointPolicy
 
 # An endpoint that failed within this many seconds is tried after the ones that did not.
 _COOLDOWN_SECONDS = 30.0
 _BODY_PREVIEW = 60
+# Concurrent connections kept per endpoint; the adapter keeps at most 8 requests in flight.
+_CONNECTIONS = 32
 
 
 @dataclass(slots=True)
@@ -79,9 +86,10 @@ class CallReverted(Exception):
     """The node executed the call and it reverted; retrying elsewhere would not help."""
 
 
-def _preview(body: bytes) -> str:
-    text = body[:_BODY_PREVIEW].decode("utf-8", "replace").replace("\n", " ")
-    return text + ("…" if len(body) > _BODY_PREVIEW else "")
+def _preview(body: bytes | str) -> str:
+    text = body if isinstance(body, str) else body[:_BODY_PREVIEW].decode("utf-8", "replace")
+    clipped = text[:_BODY_PREVIEW].replace("\n", " ")
+    return clipped + ("…" if len(body) > _BODY_PREVIEW else "")
 
 
 def _is_revert(error: Any) -> bool:
@@ -97,41 +105,116 @@ def _error_text(error: Any) -> str:
     return f"JSON-RPC error {error!r}"
 
 
-class JsonRpcEndpoint:
-    """One URL with its own HTTP client and health record."""
+async def _refuse_non_200(response: aiohttp.ClientResponse) -> None:
+    """aiohttp status hook: any status but 200 fails the endpoint, quoting the body's start.
+
+    May raise: EndpointFailure.
+    """
+    if response.status != 200:
+        body = await response.read()
+        raise EndpointFailure(f"HTTP {response.status}: {_preview(body)!r}")
+
+
+class Web3Endpoint:
+    """One URL: its `AsyncWeb3` client, its aiohttp session and its health record."""
 
     def __init__(self, url: str, timeout_seconds: float) -> None:
         self.url = url
         self.health = EndpointHealth(url)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds),
-            headers={"content-type": "application/json"},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        self._timeout = timeout_seconds
+        self.w3: AsyncWeb3[AsyncHTTPProvider] = AsyncWeb3(
+            AsyncHTTPProvider(
+                url,
+                request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout_seconds)},
+                # EndpointPool retries, backs off and fails over; web3 must send exactly once.
+                exception_retry_configuration=None,
+            )
         )
+        # web3 opens its own session lazily (one per event loop) with keep-alive off; ours keeps
+        # connections open, so a poll does not pay a TCP/TLS handshake per request.
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
-    async def post(self, payload: bytes) -> Any:
-        """POST one JSON-RPC payload and return the parsed JSON body.
+    async def send(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Any:
+        """POST one JSON-RPC request (one call) or batch (several) and return the decoded body.
 
+        The request runs shielded in its own task: web3 8 takes a process-wide lock on every
+        request through a thread (`async_lock`), and cancelling a request while it waits there
+        can leave that lock held forever (ethereum/web3.py#3867). A cancelled or timed-out caller
+        returns at once; the request itself ends by the aiohttp timeout.
         May raise: EndpointFailure.
         """
+        task = asyncio.ensure_future(self._post(calls))
+        self._in_flight.add(task)
+        task.add_done_callback(self._settled)
         try:
-            response = await self._client.post(self.url, content=payload)
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(task)
+        except TimeoutError as exc:
             raise EndpointFailure(f"timed out ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise EndpointFailure(f"{type(exc).__name__}: {exc or 'transport error'}") from exc
-        body = response.content
-        if response.status_code != 200:
-            raise EndpointFailure(f"HTTP {response.status_code}: {_preview(body)!r}")
+        except OSError as exc:
+            raise EndpointFailure(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _post(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> Any:
+        """The decoded body of one POST; a body web3 cannot decode is an EndpointFailure.
+
+        May raise: EndpointFailure, aiohttp.ClientError, TimeoutError, OSError.
+        """
+        await self._ensure_session()
+        provider = self.w3.provider
         try:
-            return json.loads(body)
-        except ValueError:
+            if len(calls) == 1:
+                ((method, params),) = calls
+                return await provider.make_request(RPCEndpoint(method), list(params))
+            return await provider.make_batch_request(
+                [(RPCEndpoint(method), list(params)) for method, params in calls]
+            )
+        except json.JSONDecodeError as exc:
             raise EndpointFailure(
-                f"response is not JSON-RPC (HTTP 200, body starts {_preview(body)!r})"
+                f"response is not JSON-RPC (HTTP 200, body starts {_preview(exc.doc)!r})"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise EndpointFailure(
+                f"response is not JSON-RPC (HTTP 200, body starts {_preview(exc.object)!r})"
+            ) from None
+        except (TypeError, AttributeError) as exc:
+            if len(calls) == 1:
+                raise
+            # web3 sorts a batch answer by `id`: members that are not objects, or ids of mixed
+            # types, fail there before this module sees the body.
+            raise EndpointFailure(f"response is not a JSON-RPC 2.0 batch ({exc})") from None
+
+    async def _ensure_session(self) -> None:
+        """Register this endpoint's keep-alive session with the provider for the running loop.
+
+        May raise: nothing beyond aiohttp's own session setup.
+        """
+        loop = asyncio.get_running_loop()
+        if self._session is not None and not self._session.closed and self._session_loop is loop:
+            return
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=_CONNECTIONS),
+            raise_for_status=_refuse_non_200,
+        )
+        cached = await self.w3.provider.cache_async_session(session)
+        if cached is not session:  # another request of this loop registered one first
+            await session.close()
+        self._session, self._session_loop = cached, loop
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that timed out has already reported it
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Let requests still running end (bounded by the timeout), then close the sessions."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=self._timeout)
+        await self.w3.provider.disconnect()
+        self._session = None
 
 
 class EndpointPool:
@@ -142,14 +225,13 @@ class EndpointPool:
             raise ValueError(f"{chain}: the endpoint list is empty")
         self.chain = chain
         self.policy = policy
-        self.endpoints = [JsonRpcEndpoint(url, policy.timeout_seconds) for url in policy.urls]
-        self._ids = itertools.count(1)
+        self.endpoints = [Web3Endpoint(url, policy.timeout_seconds) for url in policy.urls]
 
     @property
     def health(self) -> dict[str, EndpointHealth]:
         return {endpoint.url: endpoint.health for endpoint in self.endpoints}
 
-    def _ordered(self) -> list[JsonRpcEndpoint]:
+    def _ordered(self) -> list[Web3Endpoint]:
         # Configured order, but endpoints that just failed go last until they recover.
         return sorted(self.endpoints, key=lambda endpoint: endpoint.health.cooling_down)
 
@@ -172,13 +254,6 @@ class EndpointPool:
         giving up; the AdapterError then names the chain, each endpoint and what it did.
         May raise: AdapterError.
         """
-        ids = [next(self._ids) for _ in calls]
-        request_objects = [
-            {"jsonrpc": "2.0", "id": call_id, "method": method, "params": list(params)}
-            for call_id, (method, params) in zip(ids, calls, strict=True)
-        ]
-        single = len(calls) == 1
-        payload = json.dumps(request_objects[0] if single else request_objects).encode()
         errors: list[str] = []
         for endpoint in self._ordered():
             last = f"{endpoint.url}: not tried"
@@ -188,8 +263,8 @@ class EndpointPool:
                 meter.count += 1
                 started = time.perf_counter()
                 try:
-                    body = await endpoint.post(payload)
-                    results = self._results(body, ids)
+                    body = await endpoint.send(calls)
+                    results = self._results(body, len(calls))
                 except EndpointFailure as exc:
                     endpoint.health.record_failure(str(exc), time.perf_counter() - started)
                     last = f"{endpoint.url}: {exc}"
@@ -210,30 +285,37 @@ class EndpointPool:
         return self.policy.backoff_seconds * float(2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
     @staticmethod
-    def _results(body: Any, ids: Sequence[int]) -> list[Any]:
-        """Match responses to request ids; any shape other than JSON-RPC is an endpoint failure.
+    def _results(body: Any, count: int) -> list[Any]:
+        """The `result`s of a JSON-RPC answer to `count` calls, in call order.
 
+        web3 numbers the requests (ascending within a batch), so answers are put in id order;
+        any shape other than one JSON-RPC 2.0 answer per call is an endpoint failure.
         May raise: EndpointFailure, CallReverted.
         """
         responses = body if isinstance(body, list) else [body]
-        by_id: dict[Any, Any] = {}
         for response in responses:
             if not isinstance(response, dict) or response.get("jsonrpc") != "2.0":
                 raise EndpointFailure(f"response is not JSON-RPC 2.0: {str(response)[:60]!r}")
-            by_id[response.get("id")] = response
+        ids = [response.get("id") for response in responses]
+        numbered = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        if len(responses) == 1 and "error" in responses[0] and (count > 1 or not numbered):
+            # the request as a whole was refused (rate limit, parse error): no answer per call
+            raise EndpointFailure(_error_text(responses[0]["error"]))
+        if not numbered:
+            raise EndpointFailure(f"response has a missing or non-integer id: {ids[:5]!r}")
+        if len(set(ids)) != len(ids) or len(ids) != count:
+            distinct = len(set(ids))
+            raise EndpointFailure(f"response has {distinct} distinct answers for {count} calls")
         results: list[Any] = []
-        for call_id in ids:
-            response = by_id.get(call_id)
-            if response is None:
-                if len(responses) == 1 and "error" in responses[0]:
-                    raise EndpointFailure(_error_text(responses[0]["error"]))
-                raise EndpointFailure(f"response has no answer for request id {call_id}")
+        for response in sorted(responses, key=lambda response: int(response["id"])):
             if "error" in response:
                 if _is_revert(response["error"]):
                     raise CallReverted(_error_text(response["error"]))
                 raise EndpointFailure(_error_text(response["error"]))
             if "result" not in response:
-                raise EndpointFailure(f"JSON-RPC response {call_id} has neither result nor error")
+                raise EndpointFailure(
+                    f"JSON-RPC response {response['id']} has neither result nor error"
+                )
             results.append(response["result"])
         return results
 

@@ -24,34 +24,38 @@ def test_finality_tags_and_depths_parse() -> None:
             FinalityRule.parse(bad)
 
 
-def test_batch_responses_are_matched_by_id_in_any_order() -> None:
+def test_batch_responses_are_put_back_in_request_id_order() -> None:
+    # web3 numbers a batch's requests in ascending order; a node may answer in any order
     body = [
         {"jsonrpc": "2.0", "id": 8, "result": "0x2"},
         {"jsonrpc": "2.0", "id": 7, "result": "0x1"},
     ]
-    assert EndpointPool._results(body, [7, 8]) == ["0x1", "0x2"]
+    assert EndpointPool._results(body, 2) == ["0x1", "0x2"]
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "count"),
     [
-        "<html>",
-        {"result": "0x1", "id": 1},
-        {"jsonrpc": "2.0", "id": 2, "result": "0x1"},
-        {"jsonrpc": "2.0", "id": 1},
-        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "rate limited"}},
-        [1, 2],
+        ("<html>", 1),
+        ({"result": "0x1", "id": 1}, 1),
+        ({"jsonrpc": "2.0", "result": "0x1"}, 1),
+        ({"jsonrpc": "2.0", "id": 1}, 1),
+        ({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "rate limited"}}, 1),
+        ({"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}}, 2),
+        ([{"jsonrpc": "2.0", "id": 1, "result": "0x1"}], 2),
+        ([{"jsonrpc": "2.0", "id": 1, "result": "0x1"}] * 2, 2),
+        ([1, 2], 2),
     ],
 )
-def test_anything_but_a_matching_answer_is_an_endpoint_failure(body: object) -> None:
+def test_anything_but_one_answer_per_call_is_an_endpoint_failure(body: object, count: int) -> None:
     with pytest.raises(EndpointFailure):
-        EndpointPool._results(body, [1])
+        EndpointPool._results(body, count)
 
 
 def test_an_execution_revert_is_not_an_endpoint_failure() -> None:
     body = {"jsonrpc": "2.0", "id": 1, "error": {"code": 3, "message": "execution reverted"}}
     with pytest.raises(CallReverted, match="execution reverted"):
-        EndpointPool._results(body, [1])
+        EndpointPool._results(body, 1)
 
 
 def test_demo_addresses_are_the_create_addresses_of_the_deployer_nonces() -> None:
