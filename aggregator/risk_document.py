@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any, cast
 
 from aggregator.margin import (
@@ -433,86 +433,139 @@ def parse_portfolio(doc: object, defaults: RiskParams | None = None) -> Portfoli
 # --- writing ---------------------------------------------------------------------------
 
 
+# Rounding to the output places: half even at 100 digits whatever the caller's context (a
+# number too long for that raises InvalidOperation).
+_OUTPUT_CONTEXT = Context(prec=100, rounding=ROUND_HALF_EVEN)
+_OUTPUT_STEP = Decimal(1).scaleb(-OUTPUT_PLACES)
+
+
 def decimal_text(value: Decimal, places: int = OUTPUT_PLACES) -> str:
     """A Decimal as plain text rounded to `places` decimals (half even), no exponent, no
-    trailing zeros: `Decimal("1.50")` -> `"1.5"`."""
-    with localcontext() as ctx:
-        ctx.prec = 100
-        rounded = value.quantize(Decimal(1).scaleb(-places))
+    trailing zeros: `Decimal("1.50")` -> `"1.5"`. May raise: InvalidOperation when the
+    rounded number has more than 100 digits."""
+    step = _OUTPUT_STEP if places == OUTPUT_PLACES else Decimal(1).scaleb(-places)
+    return _plain_text(value.quantize(step, context=_OUTPUT_CONTEXT))
+
+
+def _plain_text(rounded: Decimal) -> str:
+    """Fixed-point text without trailing zeros, and without the sign of a zero."""
     text = format(rounded, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
+def _number_text(value: Decimal) -> str:
+    """`decimal_text(value)`, inside `result_to_json`'s output context: `format` rounds to
+    the output places with that context's rounding (half even) in one step. (Unlike
+    `quantize`, it does not refuse a number of more than 100 digits.)"""
+    text = format(value, _OUTPUT_FORMAT).rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+_OUTPUT_FORMAT = f".{OUTPUT_PLACES}f"
+
+# Every line repeats its asset's price, its adjusted price and its buffer, and every status the
+# market's buffers: the very objects the market prepared, whose hash Python keeps, so looking
+# their text up costs far less than formatting it. Keyed by value (equal Decimals give the same
+# text); emptied when full. Numbers an account makes itself are formatted directly: hashing a
+# new Decimal costs about as much as formatting it.
+_SHARED_TEXT: dict[Decimal, str] = {}
+_SHARED_TEXT_SIZE = 10_000
+
+
+def _shared_text(value: Decimal) -> str:
+    """`_number_text(value)` through the cache of market-level numbers."""
+    text = _SHARED_TEXT.get(value)
+    if text is None:
+        text = _number_text(value)
+        if len(_SHARED_TEXT) >= _SHARED_TEXT_SIZE:
+            _SHARED_TEXT.clear()
+        _SHARED_TEXT[value] = text
+    return text
+
+
 def _optional(value: Decimal | None) -> str | None:
-    return None if value is None else decimal_text(value)
+    return None if value is None else _number_text(value)
 
 
 def _sides(sides: Sides) -> dict[str, str]:
-    return {"init": decimal_text(sides.init), "maint": decimal_text(sides.maint)}
+    return {"init": _number_text(sides.init), "maint": _number_text(sides.maint)}
 
 
 def _line(line: LineValue) -> dict[str, Any]:
+    text = _number_text
+    notional = line.notional
+    pnl = line.pnl
+    weight = line.weight
+    collateral = line.collateral
+    requirement = line.requirement
     return {
         "kind": line.kind,
         "index": line.index,
         "chain": line.chain,
         "venue": line.venue,
         "asset": line.asset,
-        "amount": decimal_text(line.amount),
-        "price": decimal_text(line.price),
+        "amount": text(line.amount),
+        "price": _shared_text(line.price),
         "price_valid": line.price_valid,
-        "value": decimal_text(line.value),
-        "price_used": decimal_text(line.price_used),
-        "buffer": decimal_text(line.buffer),
-        "weight": _sides(line.weight),
-        "collateral": _sides(line.collateral),
-        "requirement": _sides(line.requirement),
-        "notional": _optional(line.notional),
-        "pnl": _optional(line.pnl),
+        "value": text(line.value),
+        "price_used": _shared_text(line.price_used),
+        "buffer": _shared_text(line.buffer),
+        "weight": {"init": text(weight.init), "maint": text(weight.maint)},
+        "collateral": {"init": text(collateral.init), "maint": text(collateral.maint)},
+        "requirement": {"init": text(requirement.init), "maint": text(requirement.maint)},
+        "notional": None if notional is None else text(notional),
+        "pnl": None if pnl is None else text(pnl),
     }
 
 
 def result_to_json(result: MarginResult) -> dict[str, Any]:
     """The status document of a result: decimal strings, `null` for none, stable key order."""
+    # One output context for the whole document rather than one per number.
+    with localcontext(_OUTPUT_CONTEXT):
+        return _status_document(result)
+
+
+def _status_document(result: MarginResult) -> dict[str, Any]:
     portfolio = result.portfolio
+    text = _number_text
     return {
         "mode": result.mode,
         "status": result.status,
         "stale": result.stale,
         "stale_chains": list(result.stale_chains),
         "invalid_prices": dict(result.invalid_prices),
-        "equity": decimal_text(result.equity),
-        "collateral_value": decimal_text(result.collateral_value),
+        "equity": text(result.equity),
+        "collateral_value": text(result.collateral_value),
         "weighted_collateral": _sides(result.weighted_collateral),
         "requirement": _sides(result.requirement),
         "health": _sides(result.health),
         "health_factor": _optional(result.health_factor),
-        "free_collateral": decimal_text(result.free_collateral),
+        "free_collateral": text(result.free_collateral),
         "liquidation_prices": {a: _optional(p) for a, p in result.liquidation_prices.items()},
         "liquidation_shock": _optional(result.liquidation_shock),
-        "max_borrow": {a: decimal_text(x) for a, x in result.max_borrow.items()},
-        "max_withdraw": {a: decimal_text(x) for a, x in result.max_withdraw.items()},
+        "max_borrow": {a: text(x) for a, x in result.max_borrow.items()},
+        "max_withdraw": {a: text(x) for a, x in result.max_withdraw.items()},
         "latency_buffers": {
-            chain: {a: decimal_text(b) for a, b in row.items()}
+            chain: {a: _shared_text(b) for a, b in row.items()}
             for chain, row in result.latency_buffers.items()
         },
         "lines": [_line(line) for line in result.lines],
         "portfolio": None
         if portfolio is None
         else {
-            "horizon_seconds": decimal_text(portfolio.horizon_seconds),
-            "confidence": decimal_text(portfolio.confidence),
+            "horizon_seconds": text(portfolio.horizon_seconds),
+            "confidence": text(portfolio.confidence),
             "scenario_count": portfolio.scenario_count,
-            "var": decimal_text(portfolio.var),
-            "es": decimal_text(portfolio.es),
-            "stress_loss": decimal_text(portfolio.stress_loss),
-            "floor": decimal_text(portfolio.floor),
-            "gross_notional": decimal_text(portfolio.gross_notional),
+            "var": text(portfolio.var),
+            "es": text(portfolio.es),
+            "stress_loss": text(portfolio.stress_loss),
+            "floor": text(portfolio.floor),
+            "gross_notional": text(portfolio.gross_notional),
             "worst_scenario": {
                 "name": portfolio.worst_scenario,
-                "loss": decimal_text(portfolio.worst_loss),
+                "loss": text(portfolio.worst_loss),
             },
         },
     }

@@ -7,11 +7,15 @@ exclude building the inputs. Figures printed:
 
 - float fast path: `evaluate_fast` -> totals, health, health factor, status. No lines,
   no liquidation prices, no limits (error vs Decimal bounded by 1e-9 in the tests).
-- Decimal core: `evaluate_in_market(..., liquidation=False, limits=False)` -> the full
-  `MarginResult` with every line (what is stored), no liquidation prices or limits.
-- Decimal + liquidation: the above plus a liquidation price per asset and the uniform shock.
+- Decimal core: `evaluate_in_market(..., liquidation=False, limits=False)` -> the full exact
+  `MarginResult` with every line (what is stored), no liquidation prices or limits. Each
+  result is dropped once made, as a publish pass does.
+- Decimal core, all kept: the same with every result kept in one list (the cyclic garbage
+  collector then rescans the growing heap: the figure a batch that holds everything sees).
+- result_to_json: serialising core results (made in chunks of 1000, untimed).
+- core + result_to_json: both, per user, streamed: the publish step without the database.
+- Decimal + liquidation: the core plus a liquidation price per asset and the uniform shock.
 - Decimal full: the above plus max_borrow / max_withdraw for every asset (a what-if figure).
-- serialization: `result_to_json` of core results (the publish payload).
 
 Usage: .venv/bin/python bench/valuation.py [USERS]   (default 100000)
 """
@@ -90,17 +94,35 @@ def main() -> None:
     statuses = [evaluate_fast(floats, h, p).status for h, p in users]
     rate("float fast path (status, no lines)", count, time.perf_counter() - started)
 
+    agree = 0
     started = time.perf_counter()
-    results = [evaluate_in_market(market, h, p, liquidation=False, limits=False) for h, p in users]
-    rate("Decimal core (full result with lines)", count, time.perf_counter() - started)
-    agree = sum(r.status == s for r, s in zip(results, statuses, strict=True))
+    for (h, p), fast_status in zip(users, statuses, strict=True):
+        result = evaluate_in_market(market, h, p, liquidation=False, limits=False)
+        agree += result.status == fast_status
+    rate("Decimal core (exact result, all lines)", count, time.perf_counter() - started)
     print(f"  fast-path status agrees with Decimal for {agree}/{count} users")
 
     started = time.perf_counter()
-    for result in results:
-        result_to_json(result)
-    rate("result_to_json of the core results", count, time.perf_counter() - started)
-    del results
+    kept = [evaluate_in_market(market, h, p, liquidation=False, limits=False) for h, p in users]
+    rate("Decimal core, all results kept in memory", count, time.perf_counter() - started)
+    del kept
+
+    serialising = 0.0
+    for start in range(0, count, 1000):
+        chunk = [
+            evaluate_in_market(market, h, p, liquidation=False, limits=False)
+            for h, p in users[start : start + 1000]
+        ]
+        started = time.perf_counter()
+        for result in chunk:
+            result_to_json(result)
+        serialising += time.perf_counter() - started
+    rate("result_to_json of core results", count, serialising)
+
+    started = time.perf_counter()
+    for h, p in users:
+        result_to_json(evaluate_in_market(market, h, p, liquidation=False, limits=False))
+    rate("Decimal core + result_to_json (publish step)", count, time.perf_counter() - started)
 
     subset = users[: max(1, count // 10)]
     started = time.perf_counter()

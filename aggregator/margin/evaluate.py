@@ -7,12 +7,19 @@ from decimal import Decimal, localcontext
 
 from aggregator.margin import portfolio_mode, standard
 from aggregator.margin.result import MarginResult, health_factor, margin_status
-from aggregator.valuation.exposure import AssetExposure, LineValue, Sides, group_by_asset
+from aggregator.valuation.exposure import (
+    AssetExposure,
+    ExposureValue,
+    LineValue,
+    Sides,
+    group_by_asset,
+)
 from aggregator.valuation.market import Market, prepare_market
-from aggregator.valuation.model import FactorModel, Holding, Mode, Perp, Portfolio
+from aggregator.valuation.model import PRECISION, FactorModel, Holding, Mode, Perp, Portfolio
+
+__all__ = ["PRECISION", "evaluate", "evaluate_in_market"]
 
 _ZERO = Decimal(0)
-PRECISION = 40  # digits: 18-decimal token amounts times prices with room to spare
 
 
 def evaluate(
@@ -55,41 +62,52 @@ def evaluate_in_market(
 
     May raise: as `evaluate`.
     """
+    holdings = tuple(holdings)
+    perps = tuple(perps)
     with localcontext() as ctx:
         ctx.prec = PRECISION
         groups = group_by_asset(holdings, perps)
+        shape = (len(holdings), len(holdings) + len(perps))
         if mode == "portfolio":
-            return _evaluate_portfolio(market, groups, factors, liquidation, limits)
-        return _evaluate_standard(market, groups, liquidation, limits)
+            return _evaluate_portfolio(market, groups, factors, liquidation, limits, shape)
+        return _evaluate_standard(market, groups, liquidation, limits, shape)
 
 
-def _ordered_lines(values: Iterable[Iterable[LineValue]]) -> tuple[LineValue, ...]:
-    lines = [line for group in values for line in group]
-    lines.sort(key=lambda line: (line.kind != "holding", line.index))
-    return tuple(lines)
+def _ordered_lines(
+    values: Iterable[ExposureValue], holdings: int, count: int
+) -> tuple[LineValue, ...]:
+    """Every line, the `holdings` holdings then the perps, each in input order (a group's
+    lines carry their input index, so they are placed rather than sorted)."""
+    placed: list[LineValue | None] = [None] * count
+    for value in values:
+        for line in value.lines:
+            placed[line.index if line.kind == "holding" else holdings + line.index] = line
+    return tuple(line for line in placed if line is not None)
 
 
 def _freshness(
     market: Market, groups: Mapping[str, AssetExposure]
 ) -> tuple[tuple[str, ...], dict[str, str]]:
-    stale_chains = tuple(name for name, chain in market.chains.items() if chain.stale)
+    prices = market.prices
     invalid = {
-        asset: market.prices[asset].invalid_reason or "invalid"
+        asset: prices[asset].invalid_reason or "invalid"
         for asset in groups
-        if not market.prices[asset].valid
+        if not prices[asset].valid
     }
-    return stale_chains, invalid
+    return market.stale_chains, invalid
 
 
 def _buffers(market: Market) -> dict[str, dict[str, Decimal]]:
-    return {
-        chain: {asset: market.buffers[(chain, asset)] for asset in market.assets}
-        for chain in market.chains
-    }
+    # A fresh copy per result: results never share a mutable mapping.
+    return {chain: dict(row) for chain, row in market.buffer_rows.items()}
 
 
 def _evaluate_standard(
-    market: Market, groups: Mapping[str, AssetExposure], liquidation: bool, limits: bool
+    market: Market,
+    groups: Mapping[str, AssetExposure],
+    liquidation: bool,
+    limits: bool,
+    shape: tuple[int, int],
 ) -> MarginResult:
     book = standard.value_standard_book(market, groups)
     health = book.health
@@ -106,14 +124,18 @@ def _evaluate_standard(
     if limits:
         borrow = {a: standard.max_borrow(book, a) for a in market.assets}
         withdraw = {a: standard.max_withdraw(book, a) for a in market.assets}
+    equity = collateral_value = _ZERO
+    for value in book.values.values():
+        equity += value.equity
+        collateral_value += value.collateral_value
     return MarginResult(
         mode="standard",
         status=status,
         stale=bool(stale_chains or invalid),
         stale_chains=stale_chains,
         invalid_prices=invalid,
-        equity=sum((v.equity for v in book.values.values()), _ZERO),
-        collateral_value=sum((v.collateral_value for v in book.values.values()), _ZERO),
+        equity=equity,
+        collateral_value=collateral_value,
         weighted_collateral=book.collateral,
         requirement=book.requirement,
         health=health,
@@ -124,7 +146,7 @@ def _evaluate_standard(
         max_borrow=borrow,
         max_withdraw=withdraw,
         latency_buffers=_buffers(market),
-        lines=_ordered_lines(v.lines for v in book.values.values()),
+        lines=_ordered_lines(book.values.values(), *shape),
     )
 
 
@@ -134,6 +156,7 @@ def _evaluate_portfolio(
     factors: FactorModel,
     liquidation: bool,
     limits: bool,
+    shape: tuple[int, int],
 ) -> MarginResult:
     book = portfolio_mode.value_portfolio_book(market, groups, factors)
     outcome = portfolio_mode.risk_outcome(
@@ -180,6 +203,6 @@ def _evaluate_portfolio(
         max_borrow=borrow,
         max_withdraw=withdraw,
         latency_buffers=_buffers(market),
-        lines=_ordered_lines(v.lines for v in book.values.values()),
+        lines=_ordered_lines(book.values.values(), *shape),
         portfolio=portfolio_mode.portfolio_risk(book, outcome),
     )

@@ -11,6 +11,7 @@ from aggregator.valuation.exposure import (
     AssetExposure,
     ExposureValue,
     Sides,
+    new_sides,
     value_exposure,
 )
 from aggregator.valuation.market import CONF_BAND_CAP, Market, confidence_band
@@ -45,11 +46,11 @@ def value_standard_book(market: Market, groups: Mapping[str, AssetExposure]) -> 
     values = {asset: value_exposure(market, group) for asset, group in groups.items()}
     coll_i = coll_m = req_i = req_m = _ZERO
     for value in values.values():
-        coll_i += value.collateral.init
-        coll_m += value.collateral.maint
-        req_i += value.requirement.init
-        req_m += value.requirement.maint
-    return StandardBook(market, groups, values, Sides(coll_i, coll_m), Sides(req_i, req_m))
+        coll_i += value.collateral_init
+        coll_m += value.collateral_maint
+        req_i += value.requirement_init
+        req_m += value.requirement_maint
+    return StandardBook(market, groups, values, new_sides(coll_i, coll_m), new_sides(req_i, req_m))
 
 
 def price_breakpoints(market: Market, group: AssetExposure) -> list[Decimal]:
@@ -173,11 +174,11 @@ def max_borrow(book: StandardBook, asset: str) -> Decimal:
     if curve.linear:
         return upper
     group = book.groups.get(asset, AssetExposure(asset, (), ()))
-    before = book.values[asset].requirement.init if asset in book.values else _ZERO
+    before = book.values[asset].requirement_init if asset in book.values else _ZERO
 
     def fits(amount: Decimal) -> bool:
         extended = with_holding(group, Holding(chain, asset, -amount, "borrow"))
-        after = value_exposure(market, extended, detail=False).requirement.init
+        after = value_exposure(market, extended, detail=False).requirement_init
         return after - before <= free
 
     return largest_satisfying(fits, upper, iterations=64)
@@ -213,10 +214,10 @@ def max_withdraw(book: StandardBook, asset: str) -> Decimal:
             else:
                 return taken + free / per_token
         return taken
-    before = book.values[asset].collateral.init
+    before = book.values[asset].collateral_init
 
     def fits(amount: Decimal) -> bool:
         after = value_exposure(market, withdrawn(group, order, amount), detail=False)
-        return before - after.collateral.init <= free
+        return before - after.collateral_init <= free
 
     return largest_satisfying(fits, total, iterations=64)

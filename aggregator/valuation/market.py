@@ -8,11 +8,18 @@ Everything here depends on the market only, not on an account, so a publish pass
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from typing import NamedTuple
 
-from aggregator.valuation.model import SECONDS_PER_YEAR, AssetRisk, ChainState, RiskParams
+from aggregator.valuation.model import (
+    PRECISION,
+    SECONDS_PER_YEAR,
+    AssetRisk,
+    ChainState,
+    RiskParams,
+)
 from aggregator.valuation.weights import AssetCurve, LiabilityCurve
 
 CONF_BAND_CAP = Decimal("0.05")  # the confidence band never moves a price by more than 5 %
@@ -112,9 +119,46 @@ def asset_curves(asset: AssetRisk) -> AssetCurves:
     )
 
 
+class AssetQuote(NamedTuple):
+    """An asset's oracle-price figures, computed once per market (at `PRECISION` digits).
+
+    `asset_price = p - band` and `liability_price = p + band` with `band = min(k*c, 0.05*p)`;
+    `linear` is True when all four weight curves are plain `weight * S` (no size adjustment,
+    one band of ratio 1); `weights` are (init, maint, init liability, maint liability).
+    """
+
+    price: Decimal
+    band_width: Decimal
+    asset_price: Decimal
+    liability_price: Decimal
+    valid: bool
+    linear: bool
+    weights: tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+class LineFactors(NamedTuple):
+    """Per-(chain, asset) figures of a line, computed once per market (at `PRECISION` digits).
+
+    `collateral_factor = 1 - b`, `liability_factor = 1 + b`; `collateral_unit` and
+    `liability_unit` are the adjusted prices `p_a * (1 - b)` and `p_l * (1 + b)`.
+    """
+
+    buffer: Decimal
+    collateral_factor: Decimal
+    liability_factor: Decimal
+    collateral_unit: Decimal
+    liability_unit: Decimal
+    stale: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Market:
-    """Prices, chain freshness and latency buffers for one valuation instant."""
+    """Prices, chain freshness and latency buffers for one valuation instant.
+
+    `quotes`, `factors`, `stale_chains` and `buffer_rows` are derived from the other fields
+    when the market is built: they are what every account's valuation would otherwise
+    recompute (same operations, same precision, so the results are identical).
+    """
 
     as_of: datetime
     params: RiskParams
@@ -123,6 +167,63 @@ class Market:
     chains: Mapping[str, ChainFreshness]
     buffers: Mapping[tuple[str, str], Decimal]  # (chain, asset) -> b
     curves: Mapping[str, AssetCurves]
+    quotes: Mapping[str, AssetQuote] = field(init=False, repr=False, compare=False)
+    factors: Mapping[str, Mapping[str, LineFactors]] = field(  # asset -> chain -> factors
+        init=False, repr=False, compare=False
+    )
+    stale_chains: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    buffer_rows: Mapping[str, Mapping[str, Decimal]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        with localcontext() as ctx:
+            ctx.prec = PRECISION
+            quotes: dict[str, AssetQuote] = {}
+            for symbol, state in self.prices.items():
+                band = confidence_band(state.price, state.band_width)
+                curves = self.curves[symbol]
+                linear = (
+                    curves.collateral_init.linear
+                    and curves.collateral_maint.linear
+                    and curves.liability_init.linear
+                    and curves.liability_maint.linear
+                )
+                weights = (
+                    curves.collateral_init.weight,
+                    curves.collateral_maint.weight,
+                    curves.liability_init.weight,
+                    curves.liability_maint.weight,
+                )
+                quotes[symbol] = AssetQuote(
+                    state.price,
+                    state.band_width,
+                    state.price - band,
+                    state.price + band,
+                    state.valid,
+                    linear,
+                    weights,
+                )
+            factors: dict[str, dict[str, LineFactors]] = {symbol: {} for symbol in quotes}
+            for (chain, symbol), b in self.buffers.items():
+                quote = quotes[symbol]
+                collateral_factor = _ONE - b
+                liability_factor = _ONE + b
+                factors[symbol][chain] = LineFactors(
+                    b,
+                    collateral_factor,
+                    liability_factor,
+                    quote.asset_price * collateral_factor,
+                    quote.liability_price * liability_factor,
+                    self.chains[chain].stale,
+                )
+        object.__setattr__(self, "quotes", quotes)
+        object.__setattr__(self, "factors", factors)
+        stale = tuple(name for name, chain in self.chains.items() if chain.stale)
+        object.__setattr__(self, "stale_chains", stale)
+        rows = {
+            chain: {symbol: self.buffers[(chain, symbol)] for symbol in self.assets}
+            for chain in self.chains
+        }
+        object.__setattr__(self, "buffer_rows", rows)
 
     def buffer(self, chain: str, asset: str) -> Decimal:
         """Latency buffer of `asset` on `chain`. May raise: KeyError for an unknown pair."""

@@ -16,6 +16,7 @@ from typing import Literal
 Mode = Literal["standard", "portfolio"]
 
 SECONDS_PER_YEAR = Decimal(31_536_000)
+PRECISION = 40  # digits of the engine's arithmetic: 18-decimal amounts times prices, with room
 
 
 @dataclass(frozen=True, slots=True)
