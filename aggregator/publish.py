@@ -24,7 +24,7 @@ from aggregator.portfolio_builder import (
     ObservedPrice,
     build_portfolios,
 )
-from aggregator.risk_document import decimal_text, portfolio_to_document, result_to_json
+from aggregator.risk_output import decimal_text, portfolio_to_document, result_to_json
 from aggregator.store.database import Database
 from aggregator.store.locks import try_advisory_lock
 from aggregator.store.observations import ChainObservations, latest_observations, price_history

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from aggregator.margin import evaluate
-from aggregator.risk_document import PortfolioError, decimal_text, parse_portfolio, result_to_json
+from aggregator.risk_document import PortfolioError, parse_portfolio
+from aggregator.risk_output import decimal_text, result_to_json
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "examples" / "portfolio.json"
 
