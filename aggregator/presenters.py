@@ -29,7 +29,7 @@ def _short(value: Any, places: int = 2) -> str:
 def make_console() -> Console:
     """A console for tables; piped output has no terminal width to follow, so it gets room
     for the whole table instead of 80 columns."""
-    return Console(width=None if sys.stdout.isatty() else 170)
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 def status_table(documents: Sequence[dict[str, Any]], console: Console | None = None) -> None:
