@@ -201,8 +201,9 @@ class ChainHead(Base):
     )
 
 
-class Balance(Base):
-    __tablename__ = "balances"
+class _HeldAtHead:
+    """Who held how much of an asset where, as one good poll read it: the columns shared by
+    balances and positions. Exact amount: base units plus decimals."""
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -214,10 +215,17 @@ class Balance(Base):
     chain: Mapped[str]
     account: Mapped[str]
     asset: Mapped[str]
-    token_address: Mapped[str | None]
-    holder: Mapped[str | None]
     amount_raw: Mapped[Decimal] = mapped_column(BASE_UNITS)
     decimals: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Balance(_HeldAtHead, Base):
+    """A wallet's token (or native) balance; never negative."""
+
+    __tablename__ = "balances"
+
+    token_address: Mapped[str | None]
+    holder: Mapped[str | None]
 
     __table_args__ = (
         CheckConstraint("amount_raw >= 0", name="amount_not_negative"),
@@ -225,25 +233,13 @@ class Balance(Base):
     )
 
 
-class Position(Base):
+class Position(_HeldAtHead, Base):
     """A lending deposit (+), borrow (−) or perp (signed base amount)."""
 
     __tablename__ = "positions"
 
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
-    chain_head_id: Mapped[int] = mapped_column(
-        ForeignKey("chain_heads.id", ondelete="CASCADE"), index=True
-    )
-    chain: Mapped[str]
-    account: Mapped[str]
     venue: Mapped[str]
-    asset: Mapped[str]
     kind: Mapped[str]
-    amount_raw: Mapped[Decimal] = mapped_column(BASE_UNITS)
-    decimals: Mapped[int] = mapped_column(SmallInteger)
     entry_price: Mapped[Decimal | None]
     market: Mapped[str | None]
 

@@ -3,11 +3,11 @@ positions and prices. A failed poll writes only its poll_run: the last good head
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -85,18 +85,37 @@ def _unix(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_Line = TypeVar("_Line", TokenBalance, Position)
+
+
 class _Owners:
-    """address → user_id; EVM hex addresses also match case-insensitively."""
+    """address → user_id; EVM hex addresses also match case-insensitively. Remembers the
+    accounts it found no owner for."""
 
     def __init__(self, wallet_owner: Mapping[str, int]) -> None:
         self._exact = dict(wallet_owner)
         self._hex = {a.lower(): u for a, u in wallet_owner.items() if a.startswith("0x")}
+        self.unlinked: set[str] = set()
 
     def get(self, account: str) -> int | None:
         found = self._exact.get(account)
         if found is None and account.startswith("0x"):
             found = self._hex.get(account.lower())
         return found
+
+    def rows(
+        self, lines: Iterable[_Line], columns: Callable[[_Line], dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The columns of each line whose account has an owner, with that owner's `user_id`.
+        Lines of other accounts are left out; their accounts join `unlinked`."""
+        rows: list[dict[str, Any]] = []
+        for line in lines:
+            user_id = self.get(line.account)
+            if user_id is None:
+                self.unlinked.add(line.account)
+            else:
+                rows.append({"user_id": user_id, **columns(line)})
+        return rows
 
 
 async def record_snapshot(
@@ -118,61 +137,11 @@ async def record_snapshot(
     _aware(started_at, "started_at")
     finished_at = started_at + timedelta(milliseconds=duration_ms)
     owners = _Owners(wallet_owner)
-    unlinked: set[str] = set()
-
-    balance_rows: list[dict[str, Any]] = []
-    for balance in snapshot.balances:
-        user_id = owners.get(balance.account)
-        if user_id is None:
-            unlinked.add(balance.account)
-            continue
-        balance_rows.append(
-            {
-                "user_id": user_id,
-                "chain": snapshot.chain,
-                "account": balance.account,
-                "asset": balance.asset,
-                "token_address": balance.token_address,
-                "holder": balance.holder,
-                "amount_raw": balance.amount_raw,
-                "decimals": balance.decimals,
-            }
-        )
-    position_rows: list[dict[str, Any]] = []
-    for position in snapshot.positions:
-        user_id = owners.get(position.account)
-        if user_id is None:
-            unlinked.add(position.account)
-            continue
-        position_rows.append(
-            {
-                "user_id": user_id,
-                "chain": snapshot.chain,
-                "account": position.account,
-                "venue": position.venue,
-                "asset": position.asset,
-                "kind": position.kind,
-                "amount_raw": position.amount_raw,
-                "decimals": position.decimals,
-                "entry_price": position.entry_price,
-                "market": position.market,
-            }
-        )
-    price_rows: list[dict[str, Any]] = [
-        {
-            "chain": snapshot.chain,
-            "asset": price.asset,
-            "source": price.source,
-            "price": price.price,
-            "conf": price.conf,
-            "publish_time": _unix(price.publish_time),
-            "valid": price.valid,
-            "invalid_reason": price.invalid_reason,
-            "observed_at": finished_at,
-        }
-        for price in snapshot.prices
-    ]
-    issues = [*snapshot.issues, *(LineIssue(a, UNLINKED_ACCOUNT) for a in sorted(unlinked))]
+    balance_rows = owners.rows(snapshot.balances, _balance_columns)
+    position_rows = owners.rows(snapshot.positions, _position_columns)
+    price_rows = [_price_columns(price, observed_at=finished_at) for price in snapshot.prices]
+    unlinked = (LineIssue(a, UNLINKED_ACCOUNT) for a in sorted(owners.unlinked))
+    issues = [*snapshot.issues, *unlinked]
     point = snapshot.read_point
 
     async with db.session() as session:
@@ -210,11 +179,50 @@ async def record_snapshot(
             (m.Price, price_rows),
         ):
             if rows:
+                # Every line is stored with the chain and head it was read at.
                 await session.execute(
-                    insert(m.table_of(model)), [{**row, "chain_head_id": head_id} for row in rows]
+                    insert(m.table_of(model)),
+                    [{**row, "chain": snapshot.chain, "chain_head_id": head_id} for row in rows],
                 )
     assert poll_run_id is not None
     return poll_run_id
+
+
+def _balance_columns(balance: TokenBalance) -> dict[str, Any]:
+    return {
+        "account": balance.account,
+        "asset": balance.asset,
+        "token_address": balance.token_address,
+        "holder": balance.holder,
+        "amount_raw": balance.amount_raw,
+        "decimals": balance.decimals,
+    }
+
+
+def _position_columns(position: Position) -> dict[str, Any]:
+    return {
+        "account": position.account,
+        "venue": position.venue,
+        "asset": position.asset,
+        "kind": position.kind,
+        "amount_raw": position.amount_raw,
+        "decimals": position.decimals,
+        "entry_price": position.entry_price,
+        "market": position.market,
+    }
+
+
+def _price_columns(price: PriceObservation, observed_at: datetime) -> dict[str, Any]:
+    return {
+        "asset": price.asset,
+        "source": price.source,
+        "price": price.price,
+        "conf": price.conf,
+        "publish_time": _unix(price.publish_time),
+        "valid": price.valid,
+        "invalid_reason": price.invalid_reason,
+        "observed_at": observed_at,
+    }
 
 
 async def record_poll_failure(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -26,98 +26,70 @@ async def sync_reference_data(
     May raise: sqlalchemy.exc.IntegrityError (a deployment or price source naming an asset or
     chain not given).
     """
-    # Delete stale children first so removed chains/assets are free to go.
-    await _delete_missing(
-        session,
-        m.PriceSource,
-        (m.PriceSource.asset, m.PriceSource.chain, m.PriceSource.kind, m.PriceSource.address),
-        [(p.asset, p.chain, p.kind, p.address) for p in price_sources],
+    chain_rows = [{"key": c.key, "caip2": c.caip2, "family": c.family} for c in chains]
+    asset_rows = [{"symbol": a.symbol, "stable": a.stable, "family": a.family} for a in assets]
+    deployment_rows = [
+        {
+            "asset": d.asset,
+            "chain": d.chain,
+            "address": d.address,
+            "decimals": d.decimals,
+            "token_program": d.token_program,
+        }
+        for d in deployments
+    ]
+    source_rows = [
+        {
+            "asset": p.asset,
+            "chain": p.chain,
+            "kind": p.kind,
+            "address": p.address,
+            "feed_id": p.feed_id,
+        }
+        for p in price_sources
+    ]
+    parents_first: tuple[tuple[type[m.Base], Sequence[Mapping[str, object]]], ...] = (
+        (m.Chain, chain_rows),
+        (m.Asset, asset_rows),
+        (m.AssetDeployment, deployment_rows),
+        (m.PriceSource, source_rows),
     )
-    await _delete_missing(
-        session,
-        m.AssetDeployment,
-        (m.AssetDeployment.asset, m.AssetDeployment.chain),
-        [(d.asset, d.chain) for d in deployments],
-    )
-    await _delete_missing(session, m.Asset, (m.Asset.symbol,), [(a.symbol,) for a in assets])
-    await _delete_missing(session, m.Chain, (m.Chain.key,), [(c.key,) for c in chains])
-
-    if chains:
-        chain_rows = [{"key": c.key, "caip2": c.caip2, "family": c.family} for c in chains]
-        chain_insert = insert(m.Chain).values(chain_rows)
-        await session.execute(
-            chain_insert.on_conflict_do_update(
-                index_elements=[m.Chain.key],
-                set_={"caip2": chain_insert.excluded.caip2, "family": chain_insert.excluded.family},
-            )
-        )
-    if assets:
-        asset_rows = [{"symbol": a.symbol, "stable": a.stable, "family": a.family} for a in assets]
-        asset_insert = insert(m.Asset).values(asset_rows)
-        await session.execute(
-            asset_insert.on_conflict_do_update(
-                index_elements=[m.Asset.symbol],
-                set_={
-                    "stable": asset_insert.excluded.stable,
-                    "family": asset_insert.excluded.family,
-                },
-            )
-        )
-    if deployments:
-        deployment_rows = [
-            {
-                "asset": d.asset,
-                "chain": d.chain,
-                "address": d.address,
-                "decimals": d.decimals,
-                "token_program": d.token_program,
-            }
-            for d in deployments
-        ]
-        deployment_insert = insert(m.AssetDeployment).values(deployment_rows)
-        excluded = deployment_insert.excluded
-        await session.execute(
-            deployment_insert.on_conflict_do_update(
-                index_elements=[m.AssetDeployment.asset, m.AssetDeployment.chain],
-                set_={
-                    "address": excluded.address,
-                    "decimals": excluded.decimals,
-                    "token_program": excluded.token_program,
-                },
-            )
-        )
-    if price_sources:
-        source_rows = [
-            {
-                "asset": p.asset,
-                "chain": p.chain,
-                "kind": p.kind,
-                "address": p.address,
-                "feed_id": p.feed_id,
-            }
-            for p in price_sources
-        ]
-        source_insert = insert(m.PriceSource).values(source_rows)
-        await session.execute(
-            source_insert.on_conflict_do_update(
-                index_elements=[
-                    m.PriceSource.asset,
-                    m.PriceSource.chain,
-                    m.PriceSource.kind,
-                    m.PriceSource.address,
-                ],
-                set_={"feed_id": source_insert.excluded.feed_id},
-            )
-        )
+    # Delete stale children first so removed chains/assets are free to go; upsert parents first
+    # so new deployments and price sources find theirs.
+    for model, rows in reversed(parents_first):
+        await _delete_missing(session, model, rows)
+    for model, rows in parents_first:
+        await _upsert(session, model, rows)
 
 
 async def _delete_missing(
-    session: AsyncSession,
-    model: type[m.Base],
-    key_columns: tuple[object, ...],
-    keep: list[tuple[object, ...]],
+    session: AsyncSession, model: type[m.Base], keep: Sequence[Mapping[str, object]]
 ) -> None:
+    """Delete the rows of `model` whose primary key is not among the rows in `keep`."""
+    key = m.table_of(model).primary_key.columns
     statement = delete(model)
     if keep:
-        statement = statement.where(tuple_(*key_columns).not_in(keep))
+        statement = statement.where(
+            tuple_(*key).not_in([tuple(row[column.name] for column in key) for row in keep])
+        )
     await session.execute(statement)
+
+
+async def _upsert(
+    session: AsyncSession, model: type[m.Base], rows: Sequence[Mapping[str, object]]
+) -> None:
+    """Insert `rows`; where a row's primary key exists, overwrite every other column."""
+    if not rows:
+        return
+    table = m.table_of(model)
+    statement = insert(table).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={
+                column.name: statement.excluded[column.name]
+                for column in table.columns
+                if not column.primary_key
+            },
+        )
+    )
