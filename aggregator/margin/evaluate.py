@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, localcontext
+from typing import cast
 
 from aggregator.margin import portfolio_mode, standard
-from aggregator.margin.result import MarginResult, health_factor, margin_status
+from aggregator.margin.result import (
+    MarginResult,
+    PortfolioRisk,
+    health_factor,
+    margin_status,
+    new_margin_result,
+)
 from aggregator.valuation.exposure import (
     AssetExposure,
     ExposureValue,
@@ -79,9 +86,14 @@ def _ordered_lines(
     """Every line, the `holdings` holdings then the perps, each in input order (a group's
     lines carry their input index, so they are placed rather than sorted)."""
     placed: list[LineValue | None] = [None] * count
+    filled = 0
     for value in values:
-        for line in value.lines:
+        lines = value.lines
+        filled += len(lines)
+        for line in lines:
             placed[line.index if line.kind == "holding" else holdings + line.index] = line
+    if filled == count:  # indices are distinct, so every slot is taken: nothing to drop
+        return cast("tuple[LineValue, ...]", tuple(placed))
     return tuple(line for line in placed if line is not None)
 
 
@@ -110,43 +122,20 @@ def _evaluate_standard(
     shape: tuple[int, int],
 ) -> MarginResult:
     book = standard.value_standard_book(market, groups)
-    health = book.health
-    factor = health_factor(book.collateral.maint, book.requirement.maint)
-    status = margin_status(health, factor, market.params.warning_health_factor)
-    stale_chains, invalid = _freshness(market, groups)
-    liquidation_prices: dict[str, Decimal | None] = {}
-    shock: Decimal | None = None
-    if liquidation:
-        liquidation_prices = {a: standard.liquidation_price(book, a) for a in groups}
-        shock = standard.liquidation_shock(book)
-    borrow: dict[str, Decimal] = {}
-    withdraw: dict[str, Decimal] = {}
-    if limits:
-        borrow = {a: standard.max_borrow(book, a) for a in market.assets}
-        withdraw = {a: standard.max_withdraw(book, a) for a in market.assets}
-    equity = collateral_value = _ZERO
-    for value in book.values.values():
-        equity += value.equity
-        collateral_value += value.collateral_value
-    return MarginResult(
-        mode="standard",
-        status=status,
-        stale=bool(stale_chains or invalid),
-        stale_chains=stale_chains,
-        invalid_prices=invalid,
-        equity=equity,
-        collateral_value=collateral_value,
-        weighted_collateral=book.collateral,
-        requirement=book.requirement,
-        health=health,
-        health_factor=factor,
-        free_collateral=max(_ZERO, health.init),
-        liquidation_prices=liquidation_prices,
-        liquidation_shock=shock,
-        max_borrow=borrow,
-        max_withdraw=withdraw,
-        latency_buffers=_buffers(market),
-        lines=_ordered_lines(book.values.values(), *shape),
+    assets = market.assets
+    return _margin_result(
+        "standard",
+        market,
+        groups,
+        book.values,
+        book.collateral,
+        book.requirement,
+        book.health,
+        {a: standard.liquidation_price(book, a) for a in groups} if liquidation else {},
+        standard.liquidation_shock(book) if liquidation else None,
+        {a: standard.max_borrow(book, a) for a in assets} if limits else {},
+        {a: standard.max_withdraw(book, a) for a in assets} if limits else {},
+        shape,
     )
 
 
@@ -165,44 +154,73 @@ def _evaluate_portfolio(
         portfolio_mode.current_prices(book),
         book.owes,
     )
-    params = market.params
     requirement = Sides(
-        params.portfolio_init_multiplier * outcome.requirement_maint, outcome.requirement_maint
+        market.params.portfolio_init_multiplier * outcome.requirement_maint,
+        outcome.requirement_maint,
     )
     health = Sides(book.nlv.init - requirement.init, book.nlv.maint - requirement.maint)
-    factor = health_factor(book.nlv.maint, requirement.maint)
-    status = margin_status(health, factor, params.warning_health_factor)
+    assets = market.assets
+    return _margin_result(
+        "portfolio",
+        market,
+        groups,
+        book.values,
+        book.nlv,
+        requirement,
+        health,
+        {a: portfolio_mode.liquidation_price(book, a) for a in groups} if liquidation else {},
+        portfolio_mode.liquidation_shock(book) if liquidation else None,
+        {a: portfolio_mode.max_borrow(book, a, health.init, factors) for a in assets}
+        if limits
+        else {},
+        {a: portfolio_mode.max_withdraw(book, a, health.init) for a in assets} if limits else {},
+        shape,
+        portfolio_mode.portfolio_risk(book, outcome),
+    )
+
+
+def _margin_result(
+    mode: Mode,
+    market: Market,
+    groups: Mapping[str, AssetExposure],
+    values: Mapping[str, ExposureValue],
+    weighted_collateral: Sides,
+    requirement: Sides,
+    health: Sides,
+    liquidation_prices: dict[str, Decimal | None],
+    liquidation_shock: Decimal | None,
+    max_borrow: dict[str, Decimal],
+    max_withdraw: dict[str, Decimal],
+    shape: tuple[int, int],
+    portfolio: PortfolioRisk | None = None,
+) -> MarginResult:
+    """The result either mode reports for a valued book: the status from its health and
+    health factor (`weighted_collateral.maint / requirement.maint`), freshness, equity and
+    collateral value summed asset by asset, and every line in input order."""
+    factor = health_factor(weighted_collateral.maint, requirement.maint)
     stale_chains, invalid = _freshness(market, groups)
-    liquidation_prices: dict[str, Decimal | None] = {}
-    shock: Decimal | None = None
-    if liquidation:
-        liquidation_prices = {a: portfolio_mode.liquidation_price(book, a) for a in groups}
-        shock = portfolio_mode.liquidation_shock(book)
-    borrow: dict[str, Decimal] = {}
-    withdraw: dict[str, Decimal] = {}
-    if limits:
-        borrow = {
-            a: portfolio_mode.max_borrow(book, a, health.init, factors) for a in market.assets
-        }
-        withdraw = {a: portfolio_mode.max_withdraw(book, a, health.init) for a in market.assets}
-    return MarginResult(
-        mode="portfolio",
-        status=status,
-        stale=bool(stale_chains or invalid),
-        stale_chains=stale_chains,
-        invalid_prices=invalid,
-        equity=sum((v.equity for v in book.values.values()), _ZERO),
-        collateral_value=sum((v.collateral_value for v in book.values.values()), _ZERO),
-        weighted_collateral=book.nlv,
-        requirement=requirement,
-        health=health,
-        health_factor=factor,
-        free_collateral=max(_ZERO, health.init),
-        liquidation_prices=liquidation_prices,
-        liquidation_shock=shock,
-        max_borrow=borrow,
-        max_withdraw=withdraw,
-        latency_buffers=_buffers(market),
-        lines=_ordered_lines(book.values.values(), *shape),
-        portfolio=portfolio_mode.portfolio_risk(book, outcome),
+    equity = collateral_value = _ZERO
+    for value in values.values():
+        equity += value.equity
+        collateral_value += value.collateral_value
+    return new_margin_result(
+        mode,
+        margin_status(health, factor, market.params.warning_health_factor),
+        bool(stale_chains or invalid),
+        stale_chains,
+        invalid,
+        equity,
+        collateral_value,
+        weighted_collateral,
+        requirement,
+        health,
+        factor,
+        max(_ZERO, health.init),
+        liquidation_prices,
+        liquidation_shock,
+        max_borrow,
+        max_withdraw,
+        _buffers(market),
+        _ordered_lines(values.values(), *shape),
+        portfolio,
     )

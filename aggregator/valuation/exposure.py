@@ -2,140 +2,50 @@
 
 Grouping by asset is what lets liquidation prices move all exposure to an asset together, and
 what lets a what-if or a solver revalue one asset without touching the rest of the book.
+Holdings are valued in `holdings`, perps in `perps`; `Sides`, `LineValue` and their
+constructors live in `lines` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
 
+from aggregator.valuation.holdings import (
+    HoldingLines,
+    HoldingPricing,
+    value_curve_holdings,
+    value_linear_holdings,
+)
+from aggregator.valuation.lines import (
+    ZERO_SIDES,
+    LineValue,
+    Sides,
+    new_instance,
+    new_line,
+    new_sides,
+    slot_setters,
+)
 from aggregator.valuation.market import Market, confidence_band
 from aggregator.valuation.model import Holding, Perp
-from aggregator.valuation.weights import fill_curve, fill_curve_pair, perp_margin_ratios
+from aggregator.valuation.perps import PerpLines, PerpTermRow, value_perps
+
+__all__ = [
+    "ZERO_SIDES",
+    "AssetExposure",
+    "ExposureValue",
+    "LineValue",
+    "PerpTerm",
+    "PriceSensitivity",
+    "Sides",
+    "group_by_asset",
+    "new_line",
+    "new_sides",
+    "value_exposure",
+]
 
 _ZERO = Decimal(0)
-_ONE = Decimal(1)
-
-
-@dataclass(frozen=True, slots=True)
-class Sides:
-    """A quantity on the initial and on the maintenance side."""
-
-    init: Decimal
-    maint: Decimal
-
-
-ZERO_SIDES = Sides(_ZERO, _ZERO)
-
-# Valuing a book builds a few dozen frozen dataclasses per account. Their generated __init__
-# sets every field through `object.__setattr__` (the price of `frozen=True`), which is about
-# half the cost of building one; the constructors below fill the slots directly instead and
-# give objects equal to the class's own constructor (tested field by field).
-_new: Callable[[type[Any]], Any] = object.__new__
-
-
-def _slot_setters(cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
-    return tuple(cls.__dict__[f.name].__set__ for f in fields(cls))
-
-
-_SIDES_INIT, _SIDES_MAINT = _slot_setters(Sides)
-
-
-def new_sides(init: Decimal, maint: Decimal) -> Sides:
-    """`Sides(init, maint)`, built without the frozen dataclass's per-field setattr."""
-    sides: Sides = _new(Sides)
-    _SIDES_INIT(sides, init)
-    _SIDES_MAINT(sides, maint)
-    return sides
-
-
-@dataclass(frozen=True, slots=True)
-class LineValue:
-    """How one holding or perp was valued.
-
-    `value` is the mark value (`q * p` for a holding, unrealized pnl for a perp); `price_used`
-    is the adjusted price (`p_a*(1-b)` for collateral, `p_l*(1+b)` for a liability, the mark
-    for a perp); `weight` the effective weight per side (asset or liability weight after size
-    and tiers; for a perp the margin ratio); `collateral` and `requirement` its contributions.
-    """
-
-    kind: Literal["holding", "perp"]
-    index: int  # position in Portfolio.holdings or Portfolio.perps
-    chain: str
-    venue: str
-    asset: str
-    amount: Decimal  # holding amount, or perp base
-    price: Decimal
-    price_valid: bool
-    value: Decimal
-    price_used: Decimal
-    buffer: Decimal
-    weight: Sides
-    collateral: Sides
-    requirement: Sides
-    notional: Decimal | None = None
-    pnl: Decimal | None = None
-
-
-(
-    _L_KIND,
-    _L_INDEX,
-    _L_CHAIN,
-    _L_VENUE,
-    _L_ASSET,
-    _L_AMOUNT,
-    _L_PRICE,
-    _L_VALID,
-    _L_VALUE,
-    _L_USED,
-    _L_BUFFER,
-    _L_WEIGHT,
-    _L_COLLATERAL,
-    _L_REQUIREMENT,
-    _L_NOTIONAL,
-    _L_PNL,
-) = _slot_setters(LineValue)
-
-
-def new_line(
-    kind: Literal["holding", "perp"],
-    index: int,
-    chain: str,
-    venue: str,
-    asset: str,
-    amount: Decimal,
-    price: Decimal,
-    price_valid: bool,
-    value: Decimal,
-    price_used: Decimal,
-    buffer: Decimal,
-    weight: Sides,
-    collateral: Sides,
-    requirement: Sides,
-    notional: Decimal | None = None,
-    pnl: Decimal | None = None,
-) -> LineValue:
-    """`LineValue(...)` (same arguments), built without the per-field setattr."""
-    line: LineValue = _new(LineValue)
-    _L_KIND(line, kind)
-    _L_INDEX(line, index)
-    _L_CHAIN(line, chain)
-    _L_VENUE(line, venue)
-    _L_ASSET(line, asset)
-    _L_AMOUNT(line, amount)
-    _L_PRICE(line, price)
-    _L_VALID(line, price_valid)
-    _L_VALUE(line, value)
-    _L_USED(line, price_used)
-    _L_BUFFER(line, buffer)
-    _L_WEIGHT(line, weight)
-    _L_COLLATERAL(line, collateral)
-    _L_REQUIREMENT(line, requirement)
-    _L_NOTIONAL(line, notional)
-    _L_PNL(line, pnl)
-    return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +53,8 @@ class AssetExposure:
     """Every line of one asset in a book, with their positions in the portfolio."""
 
     asset: str
-    holdings: tuple[tuple[int, Holding], ...]
-    perps: tuple[tuple[int, Perp], ...]
+    holdings: HoldingLines
+    perps: PerpLines
 
     def net_quantity(self) -> Decimal:
         """Signed tokens of price exposure: holdings plus perp base."""
@@ -159,13 +69,11 @@ class AssetExposure:
         )
 
 
-_EXPOSURE_ASSET, _EXPOSURE_HOLDINGS, _EXPOSURE_PERPS = _slot_setters(AssetExposure)
+_EXPOSURE_ASSET, _EXPOSURE_HOLDINGS, _EXPOSURE_PERPS = slot_setters(AssetExposure)
 
 
-def _new_exposure(
-    asset: str, holdings: tuple[tuple[int, Holding], ...], perps: tuple[tuple[int, Perp], ...]
-) -> AssetExposure:
-    exposure: AssetExposure = _new(AssetExposure)
+def _new_exposure(asset: str, holdings: HoldingLines, perps: PerpLines) -> AssetExposure:
+    exposure: AssetExposure = new_instance(AssetExposure)
     _EXPOSURE_ASSET(exposure, asset)
     _EXPOSURE_HOLDINGS(exposure, holdings)
     _EXPOSURE_PERPS(exposure, perps)
@@ -277,7 +185,7 @@ class ExposureValue:
     collateral_value: Decimal
     band_width: Decimal
     units: tuple[Decimal, Decimal, Decimal, Decimal]
-    perp_terms: tuple[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal], ...]
+    perp_terms: tuple[PerpTermRow, ...]
     weighted: bool
     lines: tuple[LineValue, ...] = ()
 
@@ -324,7 +232,7 @@ class ExposureValue:
     _EV_PERP_TERMS,
     _EV_WEIGHTED,
     _EV_LINES,
-) = _slot_setters(ExposureValue)
+) = slot_setters(ExposureValue)
 
 
 def _exposure_value(
@@ -336,12 +244,12 @@ def _exposure_value(
     collateral_value: Decimal,
     band_width: Decimal,
     units: tuple[Decimal, Decimal, Decimal, Decimal],
-    perp_terms: tuple[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal], ...],
+    perp_terms: tuple[PerpTermRow, ...],
     weighted: bool,
     lines: tuple[LineValue, ...],
 ) -> ExposureValue:
     """`ExposureValue(...)` without the per-field setattr."""
-    value: ExposureValue = _new(ExposureValue)
+    value: ExposureValue = new_instance(ExposureValue)
     _EV_COLLATERAL_INIT(value, collateral_init)
     _EV_COLLATERAL_MAINT(value, collateral_maint)
     _EV_REQUIREMENT_INIT(value, requirement_init)
@@ -390,84 +298,25 @@ def value_exposure(
         asset_price = p - band
         liability_price = p + band
     oracle = price is None
-    valid = quote.valid
-    factors = market.factors[symbol]  # chain -> LineFactors
     lines: list[LineValue] = []
     units_ci = units_cm = units_li = units_lm = _ZERO
     equity = collateral_value = _ZERO
 
-    if weighted and quote.linear:
-        # A linear curve gives each slice `unit * amount * weight` whatever the other lines
-        # are, so a single pass values every line and sums the units in input order.
-        w_init, w_maint, l_init, l_maint = quote.weights
-        for index, holding in holdings:
-            b, collateral_factor, liability_factor, collateral_unit, liability_unit, stale = (
-                factors[holding.chain]
-            )
-            amount = holding.amount
-            mark = amount * p
-            if amount >= 0:
-                if valid:
-                    slice_units = collateral_factor * amount
-                    u_maint = slice_units * w_maint
-                    u_init = _ZERO if stale else slice_units * w_init
-                    equity += mark
-                    if amount > 0:
-                        collateral_value += mark
-                else:
-                    u_init = u_maint = _ZERO
-                units_ci += u_init
-                units_cm += u_maint
-                if not detail:
-                    continue
-                unit = collateral_unit if oracle else asset_price * collateral_factor
-                side_init = asset_price * u_init
-                side_maint = asset_price * u_maint
-                collateral_sides = new_sides(side_init, side_maint)
-                requirement_sides = ZERO_SIDES
-            else:
-                slice_units = liability_factor * -amount
-                u_init = slice_units * l_init
-                u_maint = slice_units * l_maint
-                units_li += u_init
-                units_lm += u_maint
-                equity += mark
-                if not detail:
-                    continue
-                unit = liability_unit if oracle else liability_price * liability_factor
-                side_init = liability_price * u_init
-                side_maint = liability_price * u_maint
-                collateral_sides = ZERO_SIDES
-                requirement_sides = new_sides(side_init, side_maint)
-            # The effective weight: contribution per unit of adjusted value.
-            base_value = abs(amount) * unit
-            if base_value != 0:
-                weight = new_sides(abs(side_init) / base_value, abs(side_maint) / base_value)
-            else:
-                weight = ZERO_SIDES
-            lines.append(
-                new_line(
-                    "holding",
-                    index,
-                    holding.chain,
-                    holding.venue,
-                    symbol,
-                    amount,
-                    p,
-                    valid,
-                    mark,
-                    unit,
-                    b,
-                    weight,
-                    collateral_sides,
-                    requirement_sides,
-                )
-            )
-    elif holdings:
-        units = _value_curve_holdings(
-            market, exposure, p, asset_price, liability_price, oracle, weighted, detail, lines
+    if holdings:
+        pricing: HoldingPricing = (
+            symbol,
+            p,
+            quote.valid,
+            oracle,
+            asset_price,
+            liability_price,
+            weighted,
         )
-        units_ci, units_cm, units_li, units_lm, equity, collateral_value = units
+        value_holdings = (
+            value_linear_holdings if weighted and quote.linear else value_curve_holdings
+        )
+        totals = value_holdings(market, holdings, pricing, lines if detail else None)
+        units_ci, units_cm, units_li, units_lm, equity, collateral_value = totals
 
     coll_i = asset_price * units_ci
     coll_m = asset_price * units_cm
@@ -476,74 +325,21 @@ def value_exposure(
     if not weighted:
         coll_i, coll_m, req_i, req_m = coll_i - req_i, coll_m - req_m, _ZERO, _ZERO
 
-    # Perps as (base, entry, ratio init, ratio maint, gain weight init, gain weight maint):
-    # the ratio is the margin ratio plus the buffer (0 in portfolio mode), the gain weight the
-    # pnl weight where a gain counts. Each perp's line gets its own sides.
-    terms: list[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]] = []
+    terms: tuple[PerpTermRow, ...] = ()
     if exposure.perps:
-        params = market.params
-        pnl_init, pnl_maint = params.pnl_weight_init, params.pnl_weight_maint
-        for index, perp in exposure.perps:
-            f = factors[perp.chain]
-            b = f.buffer
-            base = perp.base
-            if weighted:
-                rate_i, rate_m = perp_margin_ratios(perp.imr, perp.mmr, perp.imf, abs(base))
-                ratio_i = rate_i + b
-                ratio_m = rate_m + b
-            else:
-                ratio_i = ratio_m = _ZERO
-            gain_i = _ZERO if f.stale or not valid else pnl_init
-            gain_m = pnl_maint if valid else _ZERO
-            terms.append((base, perp.entry_price, ratio_i, ratio_m, gain_i, gain_m))
-            pnl = base * (p - perp.entry_price)
-            # A perp's own sides start from 0; adding to 0 is exact, so they are also the
-            # increments of the group's sides.
-            own_ci = own_cm = own_ri = own_rm = _ZERO
-            if pnl > 0:
-                own_ci = pnl * gain_i
-                own_cm = pnl * gain_m
-                coll_i += own_ci
-                coll_m += own_cm
-            elif weighted:
-                own_ri = own_rm = _ZERO - pnl
-                req_i -= pnl
-                req_m -= pnl
-            else:
-                own_ci = own_cm = pnl
-                coll_i += pnl
-                coll_m += pnl
-            notional = abs(base) * p
-            if weighted:
-                margin_i = notional * ratio_i
-                margin_m = notional * ratio_m
-                own_ri += margin_i
-                own_rm += margin_m
-                req_i += margin_i
-                req_m += margin_m
-            if pnl < 0 or valid:
-                equity += pnl
-            if detail:
-                lines.append(
-                    new_line(
-                        "perp",
-                        index,
-                        perp.chain,
-                        perp.venue,
-                        symbol,
-                        base,
-                        p,
-                        valid,
-                        pnl,
-                        p,
-                        b,
-                        new_sides(ratio_i - b, ratio_m - b) if weighted else ZERO_SIDES,
-                        new_sides(own_ci, own_cm),
-                        new_sides(own_ri, own_rm),
-                        notional,
-                        pnl,
-                    )
-                )
+        coll_i, coll_m, req_i, req_m, equity, terms = value_perps(
+            market,
+            symbol,
+            exposure.perps,
+            p,
+            weighted,
+            coll_i,
+            coll_m,
+            req_i,
+            req_m,
+            equity,
+            lines if detail else None,
+        )
 
     return _exposure_value(
         coll_i,
@@ -554,122 +350,10 @@ def value_exposure(
         collateral_value,
         quote.band_width,
         (units_ci, units_cm, units_li, units_lm),
-        tuple(terms),
+        terms,
         weighted,
         tuple(lines),
     )
-
-
-def _value_curve_holdings(
-    market: Market,
-    exposure: AssetExposure,
-    p: Decimal,
-    asset_price: Decimal,
-    liability_price: Decimal,
-    oracle: bool,
-    weighted: bool,
-    detail: bool,
-    lines: list[LineValue],
-) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]:
-    """The holdings of a group whose weight curves are not linear (size adjustment, tiers)
-    or that is valued unweighted: slices are filled along the curves (`fill_curve`), then
-    each line gets its share. Appends the lines (when `detail`) to `lines`; returns the units
-    (collateral init, maint, liability init, maint), equity and collateral value."""
-    symbol = exposure.asset
-    holdings = exposure.holdings
-    valid = market.quotes[symbol].valid
-    factors = market.factors[symbol]
-    line_factors = [factors[h.chain] for _, h in holdings]
-    # Slices carry per-line factors; multiplied by the adjusted price they are unit values.
-    coll_init: list[tuple[Decimal, Decimal]] = []
-    coll_maint: list[tuple[Decimal, Decimal]] = []
-    liab: list[tuple[Decimal, Decimal]] = []
-    for (_, holding), f in zip(holdings, line_factors, strict=True):
-        amount = holding.amount
-        if amount >= 0:
-            factor = f.collateral_factor if valid else _ZERO
-            coll_maint.append((amount, factor))
-            coll_init.append((amount, _ZERO if f.stale else factor))
-        else:
-            liab.append((-amount, f.liability_factor))
-    if weighted:
-        curves = market.curves[symbol]
-        if coll_init == coll_maint:  # no stale chain: both sides fill the same slices
-            ci, cm = fill_curve_pair(coll_maint, curves.collateral_init, curves.collateral_maint)
-        else:
-            ci = fill_curve(coll_init, curves.collateral_init)
-            cm = fill_curve(coll_maint, curves.collateral_maint)
-        li, lm = fill_curve_pair(liab, curves.liability_init, curves.liability_maint)
-    else:
-        ci = [f * amount for amount, f in coll_init]
-        cm = [f * amount for amount, f in coll_maint]
-        li = [f * amount for amount, f in liab]
-        lm = li
-    units_ci = units_cm = units_li = units_lm = _ZERO
-    for x in ci:
-        units_ci += x
-    for x in cm:
-        units_cm += x
-    for x in li:
-        units_li += x
-    for x in lm:
-        units_lm += x
-
-    equity = collateral_value = _ZERO
-    ai = lj = 0
-    for (index, holding), f in zip(holdings, line_factors, strict=True):
-        amount = holding.amount
-        mark = amount * p
-        if amount < 0 or valid:
-            equity += mark
-            if amount > 0:
-                collateral_value += mark
-        if not detail:
-            continue
-        if amount >= 0:
-            unit = f.collateral_unit if oracle else asset_price * f.collateral_factor
-            side_init = asset_price * ci[ai]
-            side_maint = asset_price * cm[ai]
-            ai += 1
-            collateral_sides = new_sides(side_init, side_maint)
-            requirement_sides = ZERO_SIDES
-        else:
-            unit = f.liability_unit if oracle else liability_price * f.liability_factor
-            r_init = liability_price * li[lj]
-            r_maint = liability_price * lm[lj]
-            lj += 1
-            if weighted:
-                collateral_sides = ZERO_SIDES
-                requirement_sides = new_sides(r_init, r_maint)
-                side_init, side_maint = r_init, r_maint
-            else:
-                collateral_sides = new_sides(-r_init, -r_maint)
-                requirement_sides = ZERO_SIDES
-                side_init = side_maint = _ZERO
-        base_value = abs(amount) * unit
-        if base_value != 0:
-            weight = new_sides(abs(side_init) / base_value, abs(side_maint) / base_value)
-        else:
-            weight = ZERO_SIDES
-        lines.append(
-            new_line(
-                "holding",
-                index,
-                holding.chain,
-                holding.venue,
-                symbol,
-                amount,
-                p,
-                valid,
-                mark,
-                unit,
-                f.buffer,
-                weight,
-                collateral_sides,
-                requirement_sides,
-            )
-        )
-    return units_ci, units_cm, units_li, units_lm, equity, collateral_value
 
 
 def _owes(exposure: AssetExposure) -> bool:
