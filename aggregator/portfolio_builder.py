@@ -128,9 +128,10 @@ def chain_states(config: LoadedConfig, chains: Iterable[ObservedChain]) -> dict[
 def _perp_terms(config: LoadedConfig, line: ObservedLine) -> tuple[Decimal, Decimal, Decimal]:
     """(imr, mmr, imf) of the perp market a line is on, from the chain's venue config."""
     chain = config.chains[line.chain]
-    if chain.drift is not None:
+    if chain.drift is not None and line.venue == "drift":
         for market in chain.drift.perp_markets:
-            if str(market.market_index) == line.market or (
+            # The Drift adapter names perp markets `perp:<index>`.
+            if line.market == f"perp:{market.market_index}" or (
                 line.market is None and market.asset == line.asset
             ):
                 return market.imr, market.mmr, market.imf

@@ -34,7 +34,7 @@ def test_lines_become_human_amounts_on_caip2_chains_for_each_user() -> None:
         ObservedLine(1, "devnet_l1", "0xA", "USDC", "aave_v3:devnet", "borrow", -500 * 10**6, 6),
         ObservedLine(1, "devnet_l1", "0xA", "WETH", "wallet", "balance", 0, 18),
         ObservedLine(
-            2, "devnet_solana", "So1", "SOL", "drift", "perp", -3 * 10**9, 9, Decimal(140), "0"
+            2, "devnet_solana", "So1", "SOL", "drift", "perp", -3 * 10**9, 9, Decimal(140), "perp:0"
         ),
         ObservedLine(3, "devnet_l1", "0xC", "USDC", "wallet", "balance", 5, 6),  # no wallets row
     ]
