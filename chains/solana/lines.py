@@ -11,7 +11,7 @@ the same pass; without a readable reserve the deposit line is skipped, never val
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
@@ -93,7 +93,10 @@ def build_lines(
         elif role.kind in ("ata", "token"):
             _token_line(plan, key, role, account, lines)
         elif role.kind == "feed":
-            lines.prices.append(_price(key, role, account, block_time, lines))
+            price = _price(key, role, account, block_time, lines)
+            lines.prices.append(price)
+            for shared in plan.shared_feeds.get(key, ()):
+                lines.prices.append(replace(price, asset=shared.asset))
         elif role.kind == "drift_market" and account is not None:
             market = _drift_market(spec, key, role, account, lines)
             if market is not None:

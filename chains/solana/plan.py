@@ -52,6 +52,8 @@ class ReadPlan:
     reserves: dict[str, KaminoReserve] = field(default_factory=dict)
     token_programs: tuple[str, ...] = ()
     banks: dict[str, MarginfiBank] = field(default_factory=dict)
+    # Further assets priced by an account already planned as a feed (e.g. ETH and WETH).
+    shared_feeds: dict[str, list[PythFeed]] = field(default_factory=dict)
     # (program, group) when MarginFi accounts are to be discovered with getProgramAccounts
     marginfi_discovery: tuple[str, str] | None = None
 
@@ -94,7 +96,12 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
             plan.add(associated_token_address(key, mint_key, program_key), Role("ata", name, mint))
     for feed in spec.feeds:
         feed_key = _parse(feed.account, f"Pyth account of {feed.asset}", plan.issues)
-        if feed_key is not None:
+        if feed_key is None:
+            continue
+        planned = plan.roles.get(str(feed_key))
+        if planned is not None and planned.kind == "feed":
+            plan.shared_feeds.setdefault(str(feed_key), []).append(feed)
+        else:
             plan.add(feed_key, Role("feed", feed=feed))
     if spec.drift is not None:
         program = _parse(spec.drift.program_id, "Drift program", plan.issues)
