@@ -24,6 +24,7 @@ from aggregator.store.database import (
     resolve_database_url,
 )
 from aggregator.store.migrate import current_revision, head_revision, upgrade_to_head
+from aggregator.store.observations import prune_observations
 from aggregator.store.reference import sync_reference_data
 from aggregator.store.refs import AssetRef, ChainRef, DeploymentRef, PriceSourceRef
 from chains.base import ChainAdapter
@@ -133,9 +134,11 @@ class CycleReport:
 
 
 async def cycle_once(services: Services) -> CycleReport:
-    """Poll every chain once (concurrently), then publish every user's status."""
+    """Poll every chain once (concurrently), publish every user's status, prune old reads."""
     polls = await poll_chains(services.database, services.adapters)
     report = await publish(services.database, services.config)
+    async with services.database.session() as session:
+        await prune_observations(session, services.config.service.keep_heads_per_chain)
     return CycleReport(polls=polls, publish=report)
 
 

@@ -46,13 +46,16 @@ def write_config(
     max_staleness_seconds: int = 300,
     chain_ids: dict[str, int] | None = None,
     risk: dict[str, str] | None = None,
+    service: dict[str, int] | None = None,
 ) -> Path:
     """A config with one EVM chain per `rpc_urls` key, each carrying the demo contracts;
-    `risk` overrides [risk] settings."""
+    `risk` and `service` override those tables."""
     chain_ids = chain_ids or {}
     lines = [f'extends = "{REPO / "config" / "default.toml"}"', ""]
     if risk:
         lines += ["[risk]", *(f"{key} = {json.dumps(value)}" for key, value in risk.items()), ""]
+    if service:
+        lines += ["[service]", *(f"{key} = {value}" for key, value in service.items()), ""]
     for index, (key, urls) in enumerate(rpc_urls.items()):
         lines += [
             f"[chains.{key}]",

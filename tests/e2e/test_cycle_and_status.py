@@ -220,3 +220,25 @@ async def test_garbage_rpc_fails_the_poll_in_one_line_and_writes_no_observation(
         runs = (await session.execute(text("SELECT ok, error FROM poll_runs"))).all()
     assert heads == 0
     assert [(ok, garbage.url in error) for ok, error in runs] == [(False, True)]
+
+
+async def test_cycles_prune_observations_to_the_configured_heads(
+    xmargin: Cli, chain: Chain, db: Database, tmp_path: Path
+) -> None:
+    wallet = "0x0000000000000000000000000000000000007001"
+    await seed_wallet(chain.url, chain.deployment, wallet, tokens={"USDC": 5 * USDC})
+    config = write_config(tmp_path, {"local": [chain.url]}, service={"keep_heads_per_chain": 2})
+    assert xmargin("users", "add", "ivan", config=config).code == 0
+    assert xmargin("wallets", "link", "ivan", "local", wallet, config=config).code == 0
+    for _ in range(3):
+        await mine(chain.url, 3)
+        assert xmargin("cycle", config=config).code == 0
+    async with db.session() as session:
+        heads = (await session.execute(text("SELECT height FROM chain_heads ORDER BY id"))).all()
+        runs = await session.scalar(text("SELECT count(*) FROM poll_runs"))
+        balance_heads = await session.scalar(
+            text("SELECT count(DISTINCT chain_head_id) FROM balances")
+        )
+    assert len(heads) == 2 and heads[0][0] < heads[1][0]  # the two newest of three reads
+    assert balance_heads == 2
+    assert runs is not None and runs >= 2
