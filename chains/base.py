@@ -7,10 +7,12 @@ Nothing here imports the valuation layer or the store: data flows one way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, NewType, Protocol, runtime_checkable
+
+from chains.endpoints import EndpointHealth
 
 Address = NewType("Address", str)
 """An account as the chain spells it: EIP-55 for EVM, base58 for Solana."""
@@ -117,6 +119,11 @@ class ChainAdapter(Protocol):
 
     chain: str
     caip2: str
+
+    @property
+    def endpoint_health(self) -> Mapping[str, EndpointHealth]:
+        """Per-URL record of what each configured endpoint has done (read-only view)."""
+        ...
 
     async def snapshot(self, wallets: Sequence[Address]) -> ChainSnapshot:
         """Read all configured balances, positions and prices for `wallets`.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.endpoints import EndpointHealth
 from chains.evm.aave_v3 import AaveV3Section
 from chains.evm.abi import AbiDecodeError
 from chains.evm.address import address_bytes
@@ -24,7 +25,7 @@ from chains.evm.balances import BalanceSection
 from chains.evm.chainlink import ChainlinkSection
 from chains.evm.multicall import Call3, CallResult, chunked, decode_aggregate3, encode_aggregate3
 from chains.evm.plan import ReadSection, SnapshotParts
-from chains.evm.rpc import EndpointHealth, EndpointPool, RequestMeter
+from chains.evm.rpc import EndpointPool, RequestMeter
 from chains.evm.spec import EvmChainSpec
 
 _DEPTH = re.compile(r"latest-(\d+)")

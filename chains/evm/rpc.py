@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,45 +24,11 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.types import RPCEndpoint
 
 from chains.base import AdapterError, EndpointPolicy
+from chains.endpoints import EndpointHealth, jittered_backoff, order_for_attempt
 
-# An endpoint that failed within this many seconds is tried after the ones that did not.
-_COOLDOWN_SECONDS = 30.0
 _BODY_PREVIEW = 60
 # Concurrent connections kept per endpoint; the adapter keeps at most 8 requests in flight.
 _CONNECTIONS = 32
-
-
-@dataclass(slots=True)
-class EndpointHealth:
-    """What one endpoint has done so far; exposed for operators and tests."""
-
-    url: str
-    successes: int = 0
-    failures: int = 0
-    last_error: str | None = None
-    last_latency_seconds: float | None = None
-    last_success_at: float | None = None  # unix seconds
-    last_failure_at: float | None = None  # unix seconds
-
-    def record_success(self, latency: float) -> None:
-        self.successes += 1
-        self.last_latency_seconds = latency
-        self.last_success_at = time.time()
-
-    def record_failure(self, error: str, latency: float) -> None:
-        self.failures += 1
-        self.last_error = error
-        self.last_latency_seconds = latency
-        self.last_failure_at = time.time()
-
-    @property
-    def cooling_down(self) -> bool:
-        """True when the last thing this endpoint did was fail, recently."""
-        if self.last_failure_at is None:
-            return False
-        if self.last_success_at is not None and self.last_success_at > self.last_failure_at:
-            return False
-        return time.time() - self.last_failure_at < _COOLDOWN_SECONDS
 
 
 @dataclass(slots=True)
@@ -232,8 +197,8 @@ class EndpointPool:
         return {endpoint.url: endpoint.health for endpoint in self.endpoints}
 
     def _ordered(self) -> list[Web3Endpoint]:
-        # Configured order, but endpoints that just failed go last until they recover.
-        return sorted(self.endpoints, key=lambda endpoint: endpoint.health.cooling_down)
+        order = order_for_attempt([endpoint.health for endpoint in self.endpoints])
+        return [self.endpoints[i] for i in order]
 
     async def request(
         self, method: str, params: Sequence[Any], meter: RequestMeter, *, what: str = ""
@@ -282,7 +247,7 @@ class EndpointPool:
         raise AdapterError(f"{self.chain}: {what} failed on every endpoint ({'; '.join(errors)})")
 
     def _backoff(self, attempt: int) -> float:
-        return self.policy.backoff_seconds * float(2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        return jittered_backoff(attempt, self.policy.backoff_seconds)
 
     @staticmethod
     def _results(body: Any, count: int) -> list[Any]:

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.endpoints import EndpointHealth
 from chains.solana.decoders import marginfi
 from chains.solana.lines import RawAccount, build_lines
 from chains.solana.plan import ReadPlan, Role, build_plan
-from chains.solana.rpc import Endpoint, EndpointFailure, EndpointHealth, FailoverTransport
+from chains.solana.rpc import Endpoint, EndpointFailure, FailoverTransport
 from chains.solana.spec import SolanaChainSpec
 
 _CONCURRENT_REQUESTS = 8

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 
 from chains.base import EndpointPolicy
+from chains.endpoints import EndpointHealth, jittered_backoff, order_for_attempt
 
 T = TypeVar("T")
 
@@ -33,24 +32,6 @@ class RpcErrorResponse(EndpointFailure):
     def __init__(self, method: str, code: int, message: str) -> None:
         super().__init__(f"{method}: RPC error {code}: {message}")
         self.code = code
-
-
-@dataclass(slots=True)
-class EndpointHealth:
-    """What one endpoint has done lately: the scheduler and operators read this."""
-
-    url: str
-    successes: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    last_error: str | None = None
-    last_success_at: float | None = None  # unix seconds
-    last_failure_at: float | None = None
-    last_latency_ms: float | None = None
-
-    @property
-    def healthy(self) -> bool:
-        return self.consecutive_failures == 0
 
 
 class _Body:
@@ -85,21 +66,23 @@ class Endpoint:
         """
         attempt = 0
         while True:
+            started = time.perf_counter()
             try:
-                return await self._call_once(method, params)
+                result = await self._call_once(method, params)
             except _Garbage as garbage:
-                self._record_failure(str(garbage))
+                self.health.record_failure(str(garbage), time.perf_counter() - started)
                 raise EndpointFailure(str(garbage)) from None
             except EndpointFailure as failure:
-                self._record_failure(str(failure))
+                self.health.record_failure(str(failure), time.perf_counter() - started)
                 if attempt >= self._policy.retries:
                     raise
+            else:
+                self.health.record_success(time.perf_counter() - started)
+                return result
             attempt += 1
-            delay = self._policy.backoff_seconds * (2 ** (attempt - 1))
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            await asyncio.sleep(jittered_backoff(attempt, self._policy.backoff_seconds))
 
     async def _call_once(self, method: str, params: list[Any]) -> Any:
-        started = time.perf_counter()
         self.request_count += 1
         try:
             raw = await self._client._provider.make_request_unparsed(_Body(method, params))
@@ -122,17 +105,7 @@ class Endpoint:
             )
         if "result" not in envelope:
             raise _Garbage(f"{method}: JSON-RPC response has no result")
-        self.health.successes += 1
-        self.health.consecutive_failures = 0
-        self.health.last_success_at = time.time()
-        self.health.last_latency_ms = (time.perf_counter() - started) * 1000
         return envelope["result"]
-
-    def _record_failure(self, message: str) -> None:
-        self.health.failures += 1
-        self.health.consecutive_failures += 1
-        self.health.last_error = message
-        self.health.last_failure_at = time.time()
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -145,7 +118,8 @@ class _Garbage(EndpointFailure):
 class FailoverTransport:
     """Runs a whole read against one endpoint, failing over to the next when it fails.
 
-    Healthy endpoints are tried first, in configured order; a read that fails on every endpoint
+    Endpoints are tried in `order_for_attempt` order (healthy first, configured order
+    otherwise); a read that fails on every endpoint
     raises one `EndpointFailure` naming each endpoint and its last error.
     """
 
@@ -160,7 +134,8 @@ class FailoverTransport:
 
         May raise: EndpointFailure (every endpoint failed).
         """
-        ordered = sorted(self.endpoints, key=lambda endpoint: not endpoint.health.healthy)
+        order = order_for_attempt([endpoint.health for endpoint in self.endpoints])
+        ordered = [self.endpoints[i] for i in order]
         failures = []
         for endpoint in ordered:
             try:

@@ -75,7 +75,7 @@ async def test_a_dead_first_endpoint_fails_over_to_the_second(harness: AdapterHa
 
     assert snapshot.endpoint == harness.node_url
     assert amounts_of(snapshot, wallet)[harness.native_asset] == 123_456
-    health = adapter.endpoint_health  # type: ignore[attr-defined]
+    health = adapter.endpoint_health
     assert health[harness.dead_url].failures >= 1
     assert health[harness.dead_url].successes == 0
     assert health[harness.dead_url].last_error
@@ -92,7 +92,7 @@ async def test_a_garbage_first_endpoint_fails_over_to_the_second(harness: Adapte
 
     assert snapshot.endpoint == harness.node_url
     assert amounts_of(snapshot, wallet)[harness.token_assets[-1]] == 99
-    assert adapter.endpoint_health[harness.garbage_url].failures >= 1  # type: ignore[attr-defined]
+    assert adapter.endpoint_health[harness.garbage_url].failures >= 1
 
 
 async def test_a_garbage_response_raises_a_clear_adapter_error_and_returns_nothing(
