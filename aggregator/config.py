@@ -62,6 +62,7 @@ class RiskSettings(_Strict):
     pnl_weight_maint: Ratio = Decimal("1.0")
     portfolio_floor_ratio: Ratio = Decimal("0.01")
     portfolio_init_multiplier: Ratio = Decimal("1.25")
+    portfolio_stress_in_requirement: bool = False
     volatility_source: Literal["configured", "ewma"] = "configured"
     ewma_half_life_seconds: Annotated[Decimal, Field(gt=0)] = Decimal(86_400)
     ewma_window_seconds: Annotated[int, Field(gt=0)] = 7 * 86_400

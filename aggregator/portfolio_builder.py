@@ -73,6 +73,7 @@ def risk_params(config: LoadedConfig) -> RiskParams:
         pnl_weight_maint=risk.pnl_weight_maint,
         portfolio_floor_ratio=risk.portfolio_floor_ratio,
         portfolio_init_multiplier=risk.portfolio_init_multiplier,
+        stress_in_requirement=risk.portfolio_stress_in_requirement,
     )
 
 

@@ -152,7 +152,12 @@ _PARAM_BOUNDS: dict[str, tuple[Decimal | None, Decimal | None]] = {
 
 def _params(value: object, defaults: RiskParams) -> RiskParams:
     obj = _object(value, "params")
-    _check_keys(obj, "params", (), (*_PARAM_BOUNDS, "scenario_count", "scenario_seed"))
+    _check_keys(
+        obj,
+        "params",
+        (),
+        (*_PARAM_BOUNDS, "scenario_count", "scenario_seed", "stress_in_requirement"),
+    )
     kwargs: dict[str, Any] = {}
     for key, (low, high) in _PARAM_BOUNDS.items():
         if key in obj:
@@ -160,6 +165,10 @@ def _params(value: object, defaults: RiskParams) -> RiskParams:
     if "scenario_count" in obj:
         kwargs["scenario_count"] = _integer(
             obj["scenario_count"], "params.scenario_count", 1, 1_000_000
+        )
+    if "stress_in_requirement" in obj:
+        kwargs["stress_in_requirement"] = _flag(
+            obj["stress_in_requirement"], "params.stress_in_requirement"
         )
     if "scenario_seed" in obj:
         kwargs["scenario_seed"] = _integer(

@@ -204,6 +204,7 @@ def portfolio_to_document(portfolio: Portfolio) -> dict[str, Any]:
             **{key: _exact(getattr(params, key)) for key in _PARAM_BOUNDS},
             "scenario_count": params.scenario_count,
             "scenario_seed": params.scenario_seed,
+            "stress_in_requirement": params.stress_in_requirement,
         },
         "chains": {
             name: {

@@ -1,10 +1,11 @@
 """Portfolio mode: net liquidation value against the expected shortfall of the whole book.
 
 `weighted_collateral` is the net liquidation value (collateral minus liabilities at buffered
-prices, plus perp pnl); `requirement.maint = max(floor, ES, worst stress loss)` when the
-account owes anything (a liability or an open perp), with `floor = portfolio_floor_ratio *
-gross notional`; `requirement.init = portfolio_init_multiplier * requirement.maint`. Losses are
-computed in binary floating point over Monte Carlo scenarios (seeded) and the stress grid.
+prices, plus perp pnl); when the account owes anything (a liability or an open perp),
+`requirement.maint = max(floor, ES)` (with `stress_in_requirement`, `max(floor, ES, worst stress
+loss)`), `floor = portfolio_floor_ratio * gross notional`, and `requirement.init =
+portfolio_init_multiplier * requirement.maint`. Losses are computed in binary floating point
+over Monte Carlo scenarios (seeded) and the stress grid.
 """
 
 from __future__ import annotations
@@ -157,14 +158,17 @@ def risk_outcome(
     prices: Mapping[str, Decimal],
     owes: bool,
 ) -> RiskOutcome:
-    """`max(floor, ES, stress)` for the given counted quantities at the given prices."""
+    """`max(floor, ES)` (with `stress_in_requirement`, also the worst stress loss) for the
+    given counted quantities at the given prices."""
     exposures = {a: float(net * prices[a]) for a, (net, _) in quantities.items()}
     gross = sum((g * prices[a] for a, (_, g) in quantities.items()), _ZERO)
     floor = book.market.params.portfolio_floor_ratio * gross
     figures = book.engine.losses(exposures)
     if not owes:
         return RiskOutcome(_ZERO, floor, gross, figures)
-    risk = max(floor, _to_decimal(figures.es), _to_decimal(figures.stress_loss))
+    risk = max(floor, _to_decimal(figures.es))
+    if book.market.params.stress_in_requirement:
+        risk = max(risk, _to_decimal(figures.stress_loss))
     return RiskOutcome(risk, floor, gross, figures)
 
 

@@ -37,6 +37,9 @@ class RiskParams:
     scenario_seed: int = 20240601
     default_correlation: Decimal = Decimal("0.5")
     depeg_shock: Decimal = Decimal("0.05")
+    # Also cover the worst stress-grid loss in full: max(floor, ES, worst scan). Off: the
+    # requirement is max(floor, ES) and the grid is reported (worst scenario) only.
+    stress_in_requirement: bool = False
 
 
 @dataclass(frozen=True, slots=True)

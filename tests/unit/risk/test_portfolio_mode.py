@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from aggregator.margin import FactorModel, FactorModelError, evaluate
+from aggregator.margin import FactorModel, FactorModelError, RiskParams, evaluate
 from aggregator.valuation.scenarios import cholesky, factor_structure
 
 from .builders import D, asset, chain, hold, perp, portfolio
@@ -18,13 +18,14 @@ DAY_CHAIN = chain(latency="86400")  # a one-day horizon makes ES the binding ter
 def test_stress_grid_golden_case() -> None:
     # 10,000 USDC and a long 1 ETH perp at its entry; horizon 0, so every Monte Carlo loss is
     # 0. ETH's stress range is fixed at 30 %: the "-3/3" scan loses 2000*0.3 = 600; the USDC
-    # depeg (5 %) loses 500. Floor = 1 % of gross 12,000 = 120. requirement.maint =
-    # max(120, 0, 600) = 600, init = 1.25*600 = 750; NLV = 10,000.
+    # depeg (5 %) loses 500. Floor = 1 % of gross 12,000 = 120. With the stress grid in the
+    # requirement: max(120, 0, 600) = 600, init = 1.25*600 = 750; NLV = 10,000.
     p = portfolio(
         [ETH, USDC],
         [hold("USDC", "10000")],
         [perp("ETH", "1", "2000")],
         mode="portfolio",
+        params=RiskParams(stress_in_requirement=True),
         factors=FactorModel(stress_ranges={"ETH": D("0.3")}),
     )
     result = evaluate(p)
@@ -36,6 +37,23 @@ def test_stress_grid_golden_case() -> None:
     assert (result.requirement.init, result.requirement.maint) == (D(750), D(600))
     assert result.weighted_collateral.maint == D(10000)
     assert (result.health.init, result.health.maint) == (D(9250), D(9400))
+
+
+def test_by_default_the_requirement_is_max_of_floor_and_es_and_the_grid_is_reported() -> None:
+    # The same book as the golden case, default params: requirement.maint = max(120, 0) = 120,
+    # init = 150; the grid's worst scan is still reported.
+    p = portfolio(
+        [ETH, USDC],
+        [hold("USDC", "10000")],
+        [perp("ETH", "1", "2000")],
+        mode="portfolio",
+        factors=FactorModel(stress_ranges={"ETH": D("0.3")}),
+    )
+    result = evaluate(p)
+    risk = result.portfolio
+    assert risk is not None
+    assert risk.stress_loss == D(600) and risk.worst_scenario == "ETH -3/3"
+    assert (result.requirement.init, result.requirement.maint) == (D(150), D(120))
 
 
 def test_depeg_scenario_hits_stablecoin_collateral() -> None:

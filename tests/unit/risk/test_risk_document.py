@@ -138,6 +138,7 @@ def test_schema_lists_the_fields_the_parser_reads() -> None:
         *rd._PARAM_BOUNDS,
         "scenario_count",
         "scenario_seed",
+        "stress_in_requirement",
     }
 
 
