@@ -11,12 +11,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from aggregator.addresses import caip10
 from aggregator.config import LoadedConfig
-from aggregator.margin import evaluate
+from aggregator.margin import MarginResult, Portfolio, evaluate_in_market, prepare_market
 from aggregator.portfolio_builder import (
     EPOCH,
     ObservedChain,
@@ -31,6 +31,8 @@ from aggregator.store.observations import ChainObservations, latest_observations
 from aggregator.store.statuses import StatusRecord, publish_statuses
 from aggregator.store.users import UserRow, WalletRow, list_users, wallets_by_chain
 from aggregator.valuation import ewma_volatility
+from aggregator.valuation.market import Market
+from aggregator.valuation.model import PRECISION
 
 PUBLISH_LOCK = "publish"
 
@@ -241,6 +243,23 @@ def status_record(
     )
 
 
+def _evaluate(portfolio: Portfolio, markets: dict[tuple[str, ...], Market]) -> MarginResult:
+    """`evaluate(portfolio)`, with the market prepared once per set of chains: users of one
+    pass share as_of, params and assets, and differ only in the chains of their wallets."""
+    key = tuple(portfolio.chains)
+    market = markets.get(key)
+    if market is None:
+        with localcontext() as ctx:
+            ctx.prec = PRECISION
+            market = prepare_market(
+                portfolio.as_of, portfolio.params, portfolio.chains, portfolio.assets
+            )
+        markets[key] = market
+    return evaluate_in_market(
+        market, portfolio.holdings, portfolio.perps, mode=portfolio.mode, factors=portfolio.factors
+    )
+
+
 async def publish(
     database: Database, config: LoadedConfig, as_of: datetime | None = None
 ) -> PublishReport:
@@ -277,8 +296,9 @@ async def publish(
         lines_by_user[line.user_id].append(line)
 
     records = []
+    markets: dict[tuple[str, ...], Market] = {}
     for user_id, portfolio in sorted(batch.portfolios.items()):
-        risk = result_to_json(evaluate(portfolio))
+        risk = result_to_json(_evaluate(portfolio, markets))
         document = status_document(
             config,
             users[user_id],
