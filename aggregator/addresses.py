@@ -12,14 +12,15 @@ class AddressError(ValueError):
 
 
 def normalize_address(family: str, value: str, *, require_checksum: bool = True) -> str:
-    """Return the canonical spelling of `value` on `family` ("evm" or "solana").
+    """Return the canonical spelling of `value` on `family` ("evm", "solana", or "hyperliquid",
+    whose accounts are EVM addresses).
 
     EVM addresses must be EIP-55 checksummed; with `require_checksum=False` an all-lowercase
     (or all-uppercase) address is accepted and checksummed, but a mixed-case one with a wrong
     checksum is still refused (it is most likely a typo).
     May raise: AddressError.
     """
-    if family == "evm":
+    if family in ("evm", "hyperliquid"):
         try:
             return normalize_evm_address(value, require_checksum=require_checksum)
         except EvmAddressError as exc:
@@ -36,5 +37,6 @@ def normalize_address(family: str, value: str, *, require_checksum: bool = True)
 
 
 def caip10(caip2: str, address: str) -> str:
-    """The CAIP-10 account id: `eip155:1:0xAbC…`, `solana:5eykt…:Base58`."""
+    """The CAIP-10 account id: `eip155:1:0xAbC…`, `solana:5eykt…:Base58`,
+    `hypercore:mainnet:0xAbC…`."""
     return f"{caip2}:{address}"

@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aggregator.config import LoadedConfig
 from aggregator.errors import XmarginError
@@ -29,6 +30,12 @@ from aggregator.store.reference import sync_reference_data
 from aggregator.store.refs import AssetRef, ChainRef, DeploymentRef, PriceSourceRef
 from chains.base import ChainAdapter
 from chains.registry import build_adapter
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from aggregator.alerts.deliver import DeliveryReport
+    from aggregator.api.server import ApiServer
 
 
 def masked(url: str) -> str:
@@ -124,25 +131,93 @@ async def open_services(
 class CycleReport:
     polls: list[ChainPollResult]
     publish: PublishReport
+    alerts: DeliveryReport | None = None  # None when no webhook is configured
 
     @property
     def all_ok(self) -> bool:
         return all(p.ok for p in self.polls)
 
     def lines(self) -> list[str]:
-        return [p.describe() for p in self.polls] + [self.publish.describe()]
+        alerts = [] if self.alerts is None else [self.alerts.describe()]
+        return [p.describe() for p in self.polls] + [self.publish.describe(), *alerts]
 
 
 async def cycle_once(services: Services) -> CycleReport:
-    """Poll every chain once (concurrently), publish every user's status, prune old reads."""
+    """Poll every chain once (concurrently), publish every user's status, prune old reads,
+    then post the due alert events once (those that fail wait for the next run)."""
     polls = await poll_chains(services.database, services.adapters)
     report = await publish(services.database, services.config)
     async with services.database.session() as session:
         await prune_observations(session, services.config.service.keep_heads_per_chain)
-    return CycleReport(polls=polls, publish=report)
+    alerts = None
+    if services.config.alerts.webhooks:
+        from aggregator.alerts.deliver import Deliverer
+
+        deliverer = Deliverer(services.database, services.config.alerts)
+        try:
+            alerts = await deliverer.deliver_due()
+        finally:
+            await deliverer.aclose()
+    return CycleReport(polls=polls, publish=report, alerts=alerts)
 
 
 async def run_cycle(config: LoadedConfig) -> CycleReport:
     """`xmargin cycle`: open the services, one cycle, close."""
     async with open_services(config) as services:
         return await cycle_once(services)
+
+
+@asynccontextmanager
+async def running_api(
+    services: Services,
+    host: str | None = None,
+    port: int | None = None,
+    extra_registries: list[CollectorRegistry] | None = None,
+) -> AsyncIterator[ApiServer]:
+    """Serve the HTTP API over `services` (host and port default to `[api]` in the config)
+    as a task of the running loop, until the block ends.
+
+    May raise: XmarginError (the port cannot be bound, or the server did not start).
+    """
+    from aggregator.api.app import create_app
+    from aggregator.api.context import build_context
+    from aggregator.api.server import ApiServer, bind_socket
+
+    host = host or services.config.api.host
+    port = services.config.api.port if port is None else port
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        raise XmarginError(f"api: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    app = create_app(build_context(services.config, services.database, extra_registries))
+    server = ApiServer(app, sock)
+    task = asyncio.create_task(server.serve(), name="xmargin-api")
+    try:
+        # uvicorn has no started event to wait on
+        while not server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if task.done():
+            task.result()
+            raise XmarginError(f"api: the server on {server.url} stopped at start-up")
+        yield server
+    finally:
+        server.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        sock.close()
+
+
+async def serve_api(config: LoadedConfig, host: str | None, port: int | None) -> None:
+    """`xmargin api`: serve the HTTP API alone (no polling) until SIGTERM/SIGINT.
+
+    May raise: XmarginError.
+    """
+    import logging
+
+    from aggregator.signals import stop_event
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = stop_event()
+    async with open_services(config, with_adapters=False) as services:
+        async with running_api(services, host, port) as server:
+            print(f"xmargin api at {server.url} (docs at {server.url}/docs)", flush=True)
+            await stop.wait()

@@ -10,12 +10,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from aggregator.addresses import AddressError
+from aggregator.commands.alerts import alerts_app
+from aggregator.commands.keys import keys_app
 from aggregator.commands.risk import risk_app
 from aggregator.config import ConfigError, LoadedConfig, default_config_path, load_config
 from aggregator.errors import UserInputError, XmarginError
@@ -36,6 +39,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(wallets_app, name="wallets")
 app.add_typer(risk_app, name="risk", help="Risk math without chains or a database.")
+app.add_typer(keys_app, name="keys", help="Operator API keys (hashed, scoped, rate-limited).")
+app.add_typer(alerts_app, name="alerts", help="Alert webhooks: send a test event.")
 
 ConfigOption = Annotated[
     Path | None,
@@ -47,7 +52,42 @@ ConfigOption = Annotated[
     ),
 ]
 
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class StatusName(StrEnum):
+    healthy = "healthy"
+    warning = "warning"
+    margin_call = "margin_call"
+    liquidatable = "liquidatable"
+
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar="XMARGIN_LOG_FORMAT",
+        help="Logs on stderr: text, or json (one object per line: time, level, logger, "
+        "message, chain/block/endpoint/user fields). Secrets are always blanked.",
+    ),
+]
+
 T = TypeVar("T")
+
+
+def _configure_logs(cfg: LoadedConfig, log_format: LogFormat, *, quiet_text: bool = False) -> None:
+    """Logging for a long or cron command; `quiet_text`: text logs at WARNING only (the
+    command prints its own report on stdout)."""
+    import logging
+
+    from aggregator.logs import configure_logging, secrets_of
+
+    json_logs = log_format is LogFormat.json
+    level = logging.WARNING if quiet_text and not json_logs else logging.INFO
+    configure_logging("json" if json_logs else "text", secrets=secrets_of(cfg), level=level)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -62,9 +102,15 @@ def _load(config: Path | None) -> LoadedConfig:
         _fail(str(exc), 2)
 
 
-def _run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async command, turning known errors into one line and an exit code."""
+def _run(coro_factory: Callable[[], Coroutine[Any, Any, T]], *, server: bool = False) -> T:
+    """Run an async command, turning known errors into one line and an exit code. Servers
+    (`api`, `run`, `demo`) run on uvloop."""
     try:
+        if server:
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(coro_factory())
         return asyncio.run(coro_factory())
     except (UserInputError, AddressError) as exc:
         _fail(f"error: {exc}", 2)
@@ -102,11 +148,31 @@ def users_add(name: str, config: ConfigOption = None) -> None:
 
 
 @users_app.command("list")
-def users_list(config: ConfigOption = None) -> None:
-    """List users and their wallets."""
+def users_list(
+    status: Annotated[
+        list[StatusName] | None,
+        typer.Option(
+            "--status",
+            help="Only users whose latest status is this (repeatable), nearest to liquidation "
+            "first (lowest health factor, then lowest maintenance health in USD).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """List users and their wallets, or (with --status) the accounts needing attention."""
     from aggregator import operator
 
     cfg = _load(config)
+    if status or as_json:
+        wanted = [s.value for s in status] if status else None
+        rows = _run(lambda: operator.users_by_status(cfg, wanted))
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            for line in operator.attention_lines(rows):
+                typer.echo(line)
+        return
     for line in _run(lambda: operator.list_users(cfg)):
         typer.echo(line)
 
@@ -127,7 +193,7 @@ def wallets_link(
 
 
 @app.command()
-def cycle(config: ConfigOption = None) -> None:
+def cycle(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.text) -> None:
     """Poll every configured chain once, publish statuses, exit (the entry for cron).
 
     Exit 0 when every chain was read, 3 when some chain failed (its last good data stays,
@@ -136,9 +202,15 @@ def cycle(config: ConfigOption = None) -> None:
     from aggregator import bootstrap
 
     cfg = _load(config)
+    _configure_logs(cfg, log_format, quiet_text=True)
     report = _run(lambda: bootstrap.run_cycle(cfg))
-    for line in report.lines():
-        typer.echo(line)
+    if log_format is LogFormat.json:
+        from aggregator.observability import log_cycle
+
+        log_cycle(report)
+    else:
+        for line in report.lines():
+            typer.echo(line)
     raise typer.Exit(0 if report.all_ok else 3)
 
 
@@ -160,25 +232,83 @@ def status(
         status_table([document])
 
 
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Address to listen on (default: [api] host).")
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option("--port", min=0, max=65535, help="Port (default: [api] port; 0: a free one)."),
+]
+
+
 @app.command()
-def run(config: ConfigOption = None) -> None:
-    """Run the daemon: one poll job per chain at its interval, one publish job."""
+def api(
+    host: HostOption = None,
+    port: PortOption = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Serve the HTTP API alone (reads what the daemon or cron publishes)."""
+    from aggregator import bootstrap
+
+    cfg = _load(config)
+    _configure_logs(cfg, log_format)
+    _run(lambda: bootstrap.serve_api(cfg, host, port), server=True)
+
+
+@app.command()
+def run(
+    no_api: Annotated[bool, typer.Option("--no-api", help="Do not serve the HTTP API.")] = False,
+    host: HostOption = None,
+    port: PortOption = None,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = LogFormat.text,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Also serve the daemon's metrics at /metrics on this port (with or without "
+            "the API; 0: a free one).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address of the metrics port.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run the daemon: one poll job per chain at its interval, one publish job, alert
+    delivery when webhooks are configured, and the HTTP API beside them."""
     from aggregator import scheduler
 
     cfg = _load(config)
-    _run(lambda: scheduler.run_forever(cfg))
+    _configure_logs(cfg, log_format)
+    _run(
+        lambda: scheduler.run_forever(
+            cfg,
+            api=not no_api,
+            host=host,
+            port=port,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+        ),
+        server=True,
+    )
 
 
 @app.command()
 def demo(
     once: Annotated[bool, typer.Option("--once", help="One cycle, print, stop, exit.")] = False,
+    host: HostOption = None,
+    port: PortOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Start local chains, seed demo users, run cycles and print their statuses."""
+    """Start local chains, seed demo users, run cycles and print their statuses; the HTTP API
+    and its status page are served meanwhile (the URL is printed)."""
     import aggregator.demo as demo_module
 
     cfg = _load(config)
-    _run(lambda: demo_module.run_demo(cfg, once=once))
+    _run(lambda: demo_module.run_demo(cfg, once=once, host=host, port=port), server=True)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ file the offending key came from and the key path, before any work starts.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -25,6 +26,7 @@ from pydantic import (
 )
 
 from aggregator.addresses import AddressError, normalize_address
+from aggregator.alerts.config import AlertSettings
 
 DEFAULT_CONFIG_ENV = "XMARGIN_CONFIG"
 SOLANA_MAINNET_GENESIS = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
@@ -73,6 +75,123 @@ class ServiceSettings(_Strict):
     publish_interval_seconds: Annotated[float, Field(gt=0)] = 15.0
     misfire_grace_seconds: Annotated[float, Field(gt=0)] = 30.0
     keep_heads_per_chain: Annotated[int, Field(ge=1)] = 100
+    shutdown_grace_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+
+class ApiSettings(_Strict):
+    """The HTTP API (`xmargin api`, and beside the daemon in `xmargin run`)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    cors_origins: list[str] = []  # browser origins allowed to call the API ("*" for any)
+    max_batch: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_simulate_changes: Annotated[int, Field(ge=1, le=10_000)] = 100
+    history_max_limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+    stream_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 256
+    stream_heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    cache_max_age_seconds: Annotated[int, Field(ge=0)] = 5
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or '*'")
+            if origin != "*" and origin.rstrip("/") != origin:
+                raise ValueError(f"{origin!r}: an origin has no trailing slash")
+        return origins
+
+
+Access = Literal["open", "auth"]
+
+
+class AuthRequirements(_Strict):
+    """Who may make each group of reads: `open` (anyone) or `auth` (an API key with scope
+    `read` or more, or a sign-in session, which only ever reaches its own user's data)."""
+
+    ops: Access = "open"  # /healthz, /readyz, /metrics: no user data
+    reference: Access = "auth"  # assets, their risk parameters, chain freshness
+    user: Access = "auth"  # statuses, history, streams, what-if, attestations
+
+
+class AuthSettings(_Strict):
+    """Proof of wallet ownership, sign-in sessions, API keys and attestations (issue 8).
+
+    No secret lives here: the session keys and the signing key come from the environment.
+    """
+
+    domain: str = "127.0.0.1:8080"  # the host[:port] a signed link or sign-in text must name
+    uri: str = "http://127.0.0.1:8080"  # the URI it must name
+    nonce_ttl_seconds: Annotated[int, Field(gt=0, le=86_400)] = 300
+    session_ttl_seconds: Annotated[int, Field(gt=0, le=7 * 86_400)] = 3600
+    session_key_id: str = "s1"  # signs new session tokens; its secret is in <env>_<ID>
+    session_key_env: str = "XMARGIN_SESSION_KEY"  # prefix of the variables holding the secrets
+    previous_session_key_ids: list[str] = []  # still accepted; drop one to revoke its tokens
+    attestation_chain_id: Annotated[int, Field(gt=0)] | None = None
+    attestation_verifying_contract: str | None = None
+    attestation_ttl_seconds: Annotated[int, Field(gt=0, le=86_400)] = 300
+    signers: list[str] = []  # attestation signer addresses: the current first, then previous
+    rate_per_minute: Annotated[int, Field(ge=1)] = 600  # per key, unless the key sets its own
+    require: AuthRequirements = AuthRequirements()
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?", value):
+            raise ValueError(f"{value!r} is not host[:port] (no scheme, no path)")
+        return value
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://\S+", value):
+            raise ValueError(f"{value!r} is not an http(s) URI")
+        return value
+
+    @field_validator("session_key_id")
+    @classmethod
+    def _key_id(cls, value: str) -> str:
+        return _session_key_id(value)
+
+    @field_validator("previous_session_key_ids")
+    @classmethod
+    def _key_ids(cls, values: list[str]) -> list[str]:
+        return [_session_key_id(value) for value in values]
+
+    @field_validator("session_key_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @field_validator("attestation_verifying_contract")
+    @classmethod
+    def _contract(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                normalize_address("evm", value)
+            except AddressError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("signers")
+    @classmethod
+    def _signers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                normalize_address("evm", value)
+            except AddressError as exc:
+                raise ValueError(str(exc)) from None
+        if len(set(values)) != len(values):
+            raise ValueError("a signer is listed twice")
+        return values
+
+
+def _session_key_id(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]{1,16}", value):
+        raise ValueError(f"{value!r}: a key id is 1-16 of a-z, 0-9")
+    return value
 
 
 class AavePoolConfig(_Strict):
@@ -129,9 +248,10 @@ class MarginfiConfig(_Strict):
 class ChainConfig(_Strict):
     """One chain: how to reach it and how much to trust its data."""
 
-    family: Literal["evm", "solana"]
+    family: Literal["evm", "solana", "hyperliquid"]
     chain_id: int | None = None  # EVM
     genesis_hash: str | None = None  # Solana: CAIP-2 reference
+    network: Literal["mainnet", "testnet", "localnet"] | None = None  # Hyperliquid (CAIP-2)
     rpc_urls: Annotated[list[str], Field(min_length=1)]
     finality: str = "finalized"
     finality_seconds: Annotated[int, Field(ge=0)] = 0
@@ -147,6 +267,10 @@ class ChainConfig(_Strict):
     kamino: KaminoConfig | None = None
     marginfi: MarginfiConfig | None = None
     native_balances: bool = True  # Solana: also read each wallet's SOL
+    # Hyperliquid: weight budget per info URL, perp coin -> asset, account modes read
+    weight_per_minute: Annotated[int, Field(gt=0)] = 1200
+    perp_coins: dict[str, str] = {}
+    read_abstraction: bool = True
 
     @field_validator("rpc_urls")
     @classmethod
@@ -164,21 +288,40 @@ class ChainConfig(_Strict):
             raise ValueError(f"{value!r}: use finalized, safe, latest or latest-N")
         if family == "solana" and value not in ("finalized", "confirmed"):
             raise ValueError(f"{value!r}: use finalized or confirmed on solana")
+        if family == "hyperliquid" and value != "latest":
+            raise ValueError(f"{value!r}: hyperliquid is read at latest only")
         return value
 
     @model_validator(mode="after")
     def _family_fields(self) -> ChainConfig:
         if self.family == "evm" and self.chain_id is None:
             raise ValueError("an evm chain needs chain_id")
-        if self.family == "solana" and self.aave_pools:
+        if self.family != "evm" and self.aave_pools:
             raise ValueError("aave_pools are for evm chains")
+        if self.family == "hyperliquid":
+            if self.network is None:
+                raise ValueError("a hyperliquid chain needs network (mainnet, testnet, localnet)")
+            if self.finality != "latest":
+                raise ValueError('a hyperliquid chain needs finality = "latest"')
+        elif self.perp_coins:
+            raise ValueError("perp_coins are for hyperliquid chains")
         return self
 
     @property
     def caip2(self) -> str:
         if self.family == "evm":
             return f"eip155:{self.chain_id}"
+        if self.family == "hyperliquid":
+            return f"hypercore:{self.network}"
         return f"solana:{(self.genesis_hash or SOLANA_MAINNET_GENESIS)[:32]}"
+
+
+_PRICE_KIND_OF_FAMILY = {"evm": "chainlink", "solana": "pyth", "hyperliquid": "hyperliquid"}
+
+
+def _is_coin_name(value: str) -> bool:
+    """A HyperCore coin or token name: USDC, HYPE, UETH, flx:CRCL."""
+    return bool(value) and value != "native" and all(c.isalnum() or c in ":._-" for c in value)
 
 
 def _is_evm_finality(value: str) -> bool:
@@ -197,10 +340,19 @@ class DeploymentConfig(_Strict):
 
 
 class PriceSourceConfig(_Strict):
-    kind: Literal["chainlink", "pyth"]
+    kind: Literal["chainlink", "pyth", "hyperliquid"]
     chain: str
-    address: str  # Chainlink proxy, or the Pyth PriceUpdateV2 account
+    address: str  # Chainlink proxy, the Pyth PriceUpdateV2 account, or (hyperliquid) the coin
     feed_id: str | None = None  # Pyth only
+    coin: str | None = None  # Hyperliquid only: the perp coin whose oracle price it is
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coin_is_the_address(cls, data: Any) -> Any:
+        # A Hyperliquid price is named by its coin; the store keys price sources by address.
+        if isinstance(data, dict) and data.get("kind") == "hyperliquid" and "address" not in data:
+            return {**data, "address": data.get("coin")}
+        return data
 
 
 Tier = tuple[Decimal, Decimal | None, Decimal]
@@ -280,6 +432,9 @@ class XmarginConfig(_Strict):
 
     risk: RiskSettings = RiskSettings()
     service: ServiceSettings = ServiceSettings()
+    api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    alerts: AlertSettings = AlertSettings()
     chains: dict[str, ChainConfig] = {}
     assets: dict[str, AssetConfig] = {}
 
@@ -306,6 +461,18 @@ class LoadedConfig:
     @property
     def service(self) -> ServiceSettings:
         return self.model.service
+
+    @property
+    def api(self) -> ApiSettings:
+        return self.model.api
+
+    @property
+    def auth(self) -> AuthSettings:
+        return self.model.auth
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return self.model.alerts
 
     def native_asset(self, chain: str) -> str | None:
         """The asset whose deployment on `chain` is `native`."""
@@ -518,6 +685,9 @@ def _cross_checks(
                 if reserve.asset not in model.assets:
                     problem((*loc, "asset"), f"unknown asset {reserve.asset!r}")
                 check_address((*loc, "reserve"), chain_key, reserve.reserve)
+        for coin, symbol in chain.perp_coins.items():
+            if symbol not in model.assets:
+                problem(("chains", chain_key, "perp_coins", coin), f"unknown asset {symbol!r}")
         if chain.family == "solana" and chain.genesis_hash is None:
             problem(("chains", chain_key, "genesis_hash"), "a solana chain needs genesis_hash")
 
@@ -529,7 +699,10 @@ def _cross_checks(
                 if chain_key not in declared:
                     problem(loc, f"asset {symbol} is deployed on unknown chain {chain_key!r}")
                 continue
-            if dep.address != "native":
+            if deployed_on.family == "hyperliquid":
+                if not _is_coin_name(dep.address):
+                    problem((*loc, "address"), "a HyperCore spot token is named by its coin (USDC)")
+            elif dep.address != "native":
                 check_address((*loc, "address"), chain_key, dep.address)
             if (
                 deployed_on.family == "solana"
@@ -546,9 +719,13 @@ def _cross_checks(
                     problem((*loc, "chain"), f"unknown chain {asset.price.chain!r}")
             else:
                 family = model.chains[asset.price.chain].family
-                if (asset.price.kind == "chainlink") != (family == "evm"):
+                if asset.price.kind != _PRICE_KIND_OF_FAMILY[family]:
                     problem((*loc, "kind"), f"{asset.price.kind} prices are not read on {family}")
-                check_address((*loc, "address"), asset.price.chain, asset.price.address)
+                elif family == "hyperliquid":
+                    if not _is_coin_name(asset.price.coin or ""):
+                        problem((*loc, "coin"), "a hyperliquid price source needs coin")
+                else:
+                    check_address((*loc, "address"), asset.price.chain, asset.price.address)
                 if asset.price.kind == "pyth" and asset.price.feed_id is None:
                     problem((*loc, "feed_id"), "a pyth price source needs feed_id")
     return problems

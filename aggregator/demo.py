@@ -1,7 +1,8 @@
 """`xmargin demo`: the whole service on local chains, with no set-up.
 
 Starts one anvil node per EVM chain of the config (on the port its first RPC URL names), installs
-Multicall3 and deploys the demo contracts, starts the local Solana RPC for Solana chains, seeds
+Multicall3 and deploys the demo contracts, starts the local Solana RPC for Solana chains and the
+local Hyperliquid info server for Hyperliquid chains, seeds
 demo users (one healthy, one near liquidation, one leveraged on Solana), links their wallets in
 the (embedded) database, and runs cycles, printing the status table each time. Prices move a
 little every cycle so statuses change. `--once`: one cycle, the table, stop, exit 0.
@@ -20,7 +21,13 @@ from urllib.parse import urlparse
 from eth_utils.crypto import keccak
 from rich.console import Console
 
-from aggregator.bootstrap import Services, cycle_once, open_services, prepare_database
+from aggregator.bootstrap import (
+    Services,
+    cycle_once,
+    open_services,
+    prepare_database,
+    running_api,
+)
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
 from aggregator.presenters import make_console, status_table
@@ -122,6 +129,48 @@ async def _solana_nodes(config: LoadedConfig, console: Console) -> AsyncIterator
 
 
 @asynccontextmanager
+async def _hyperliquid_nodes(
+    config: LoadedConfig, console: Console
+) -> AsyncIterator[list[tuple[str, str, str]]]:
+    """One local Hyperliquid info server (demo books, marks walking every 2 s) per Hyperliquid
+    chain, each in a process of its own; yields (user, chain key, address) of the seeded books."""
+    processes: list[asyncio.subprocess.Process] = []
+    seeded: list[tuple[str, str, str]] = []
+    try:
+        for key, chain in config.chains.items():
+            if chain.family != "hyperliquid":
+                continue
+            port = urlparse(chain.rpc_urls[0]).port or 18960
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "chains.hyperliquid.localnet",
+                *("--port", str(port), "--seed-demo", "--move-marks-ms", "2000"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            try:
+                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+            except TimeoutError:
+                line = b""
+            if b"listening" not in line:
+                raise XmarginError(
+                    f"demo: the local Hyperliquid info server for {key} did not start: "
+                    f"{line.decode(errors='replace').strip()[-300:]}"
+                )
+            console.print(f"[dim]{key}: local Hyperliquid info server at {chain.rpc_urls[0]}[/]")
+            seeded += [(user, key, demo_evm_wallet(user)) for user in ("alice", "bob")]
+        yield seeded
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
+
+
+@asynccontextmanager
 async def _evm_nodes(
     config: LoadedConfig, console: Console
 ) -> AsyncIterator[dict[str, tuple[str, EvmDeployment]]]:
@@ -215,20 +264,33 @@ async def run_demo(
     *,
     once: bool = False,
     console: Console | None = None,
+    host: str | None = None,
+    port: int | None = None,
 ) -> None:
-    """Run the demo until cancelled (Ctrl-C), or one cycle with `once`.
+    """Run the demo until cancelled (Ctrl-C), or one cycle with `once`, serving the HTTP API
+    (and its page) meanwhile.
 
     May raise: XmarginError.
     """
     console = console or make_console()
     url = await prepare_database()
-    async with _evm_nodes(config, console) as nodes, _solana_nodes(config, console) as solana:
+    async with (
+        _evm_nodes(config, console) as nodes,
+        _solana_nodes(config, console) as solana,
+        _hyperliquid_nodes(config, console) as hyperliquid,
+    ):
         wallets = await _seed_evm(config, nodes)
         for key in solana:
             # Seeded by the local RPC itself (chains/solana/localnet/demo.py).
             wallets.setdefault("alice", []).append((key, DEMO_SOLANA.alice))
             wallets.setdefault("bob", []).append((key, DEMO_SOLANA.bob))
-        async with open_services(config, database_url=url) as services:
+        for user, key, address in hyperliquid:  # seeded by the local info server itself
+            wallets.setdefault(user, []).append((key, address))
+        async with (
+            open_services(config, database_url=url) as services,
+            running_api(services, host, port) as api,
+        ):
+            console.print(f"[bold]status page and API at {api.url}[/] (OpenAPI at {api.url}/docs)")
             user_ids = await _link(services, wallets)
             rng = random.Random(7)
             eth_price = [3_000_00000000]

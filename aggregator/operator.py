@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
+from decimal import Decimal
 from typing import Any
 
 from aggregator.addresses import caip10, normalize_address
@@ -12,6 +15,10 @@ from aggregator.store import users as user_repo
 from aggregator.store.errors import UnknownUser
 from aggregator.store.statuses import get_status
 from aggregator.store.users import UserRow
+
+# The ownership proof of a link an operator made (`xmargin wallets link`): no signature, the
+# operator vouches for it. Front ends link only with a signed proof (POST /v1/users/{user}/wallets).
+OPERATOR_PROOF = json.dumps({"method": "operator"}, sort_keys=True, separators=(",", ":"))
 
 
 async def _user(session: Any, name_or_id: str) -> UserRow:
@@ -50,7 +57,8 @@ async def list_users(config: LoadedConfig) -> list[str]:
 
 
 async def link_wallet(config: LoadedConfig, user: str, chain: str, address: str) -> str:
-    """Link a wallet after validating the chain and the address; its CAIP-10 id.
+    """Link a wallet after validating the chain and the address, recorded with the `operator`
+    proof; its CAIP-10 id.
 
     May raise: UserInputError (unknown chain, bad address, unknown user, wallet taken).
     """
@@ -62,7 +70,7 @@ async def link_wallet(config: LoadedConfig, user: str, chain: str, address: str)
     async with open_services(config, with_adapters=False) as services:
         async with services.database.session() as session:
             row = await _user(session, user)
-            await user_repo.link_wallet(session, row.id, chain, canonical)
+            await user_repo.link_wallet(session, row.id, chain, canonical, OPERATOR_PROOF)
     return caip10(chain_config.caip2, canonical)
 
 
@@ -78,3 +86,65 @@ async def user_status(config: LoadedConfig, user: str) -> dict[str, Any]:
     if record is None:
         raise UserInputError(f"no status published for {user!r} yet (run `xmargin cycle`)")
     return record.document
+
+
+async def users_by_status(config: LoadedConfig, statuses: list[str] | None) -> list[dict[str, Any]]:
+    """With `statuses`: the users whose latest status is one of them, nearest to liquidation
+    first (lowest health factor, then lowest maintenance health in USD), as JSON-ready dicts
+    (money as decimal strings). Without: every user and their accounts (CAIP-10)."""
+    from aggregator.store.attention import accounts_needing_attention
+
+    async with open_services(config, with_adapters=False) as services:
+        async with services.database.session() as session:
+            if statuses is None:
+                users = await user_repo.list_users(session)
+                wallets = await user_repo.wallets_by_chain(session)
+                return [
+                    {
+                        "user_id": user.id,
+                        "user": user.name,
+                        "accounts": [
+                            caip10(config.chains[chain].caip2, w.address)
+                            if chain in config.chains
+                            else w.address
+                            for chain, rows in wallets.items()
+                            for w in rows
+                            if w.user_id == user.id
+                        ],
+                    }
+                    for user in users
+                ]
+            rows = await accounts_needing_attention(session, statuses)
+
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return [
+        {
+            "user_id": row.user_id,
+            "user": row.user_name,
+            "status": row.status,
+            "stale": row.stale,
+            "stale_chains": list(row.stale_chains),
+            "health_factor": text(row.health_factor),
+            "health_maint_usd": text(row.health_maint_usd),
+            "equity_usd": text(row.equity_usd),
+            "requirement_maint_usd": text(row.requirement_maint_usd),
+            "free_collateral_usd": text(row.free_collateral_usd),
+            "as_of": row.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "age_seconds": round(row.age_seconds, 1),
+        }
+        for row in rows
+    ]
+
+
+def attention_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`users list --status ...` as tab-separated lines with a header."""
+    if rows and "status" not in rows[0]:
+        return [f"{r['user_id']}\t{r['user']}\t{' '.join(r['accounts']) or '-'}" for r in rows]
+    header = "id\tuser\tstatus\thealth_factor\thealth_maint_usd\tequity_usd\tstale"
+    return [header] + [
+        f"{r['user_id']}\t{r['user']}\t{r['status']}\t{r['health_factor'] or '-'}\t"
+        f"{r['health_maint_usd']}\t{r['equity_usd']}\t{','.join(r['stale_chains']) or '-'}"
+        for r in rows
+    ]

@@ -2,21 +2,45 @@
 
 A poll either stores a complete snapshot in one transaction or stores only a failed poll_run;
 the last good observations stay in place (publish then sees them as older, and flags staleness).
+
+Reorgs: an adapter that re-checks heads (`HeadRechecking`: EVM, Solana) is given the heights of
+the chain's recent stored heads; stored heads the chain no longer has are orphaned in the poll's
+transaction, and the chain is polled again at once. A read lower than the stored head (a node
+that is behind) is refused: a failed poll_run naming the endpoint, nothing else written.
+
+An adapter that carries unread accounts over (`KeepsLastReads`: Hyperliquid, under its weight
+budget) is handed the stored lines of its chain once, before its first poll in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from aggregator.reorg import HeadVerdict, judge_read_point
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observations import record_poll_failure, record_snapshot
+from aggregator.store.observations import (
+    latest_observations,
+    recent_heads,
+    record_poll_failure,
+    record_snapshot,
+)
 from aggregator.store.users import wallets_by_chain
-from chains.base import AdapterError, Address, ChainAdapter
+from chains.base import (
+    AdapterError,
+    Address,
+    ChainAdapter,
+    ChainSnapshot,
+    HeadRechecking,
+    KeepsLastReads,
+)
+
+log = logging.getLogger("xmargin.polling")
 
 
 @dataclass(frozen=True)
@@ -30,15 +54,19 @@ class ChainPollResult:
     wallets: int = 0
     issues: int = 0
     error: str | None = None
+    orphaned_heads: int = 0  # stored heads this poll (and its re-poll) found replaced
+    refused: bool = False  # the endpoint's head was lower than the stored one
+    endpoint: str | None = None
 
     def describe(self) -> str:
         if self.skipped:
             return f"poll {self.chain}: skipped (another process is polling it)"
         if not self.ok:
             return f"poll {self.chain}: FAILED after {self.duration_ms} ms: {self.error}"
+        reorg = f", {self.orphaned_heads} heads orphaned (re-polled)" if self.orphaned_heads else ""
         return (
             f"poll {self.chain}: block {self.height}, {self.wallets} wallets, "
-            f"{self.request_count} requests, {self.issues} issues, {self.duration_ms} ms"
+            f"{self.request_count} requests, {self.issues} issues, {self.duration_ms} ms{reorg}"
         )
 
 
@@ -49,29 +77,121 @@ async def poll_chain(
 
     May raise: DatabaseUnavailable (the store itself is down: nothing can be recorded).
     """
-    chain = adapter.chain
-    async with held_lock(database, f"poll:{chain}") as taken:
+    async with held_lock(database, f"poll:{adapter.chain}") as taken:
         if not taken:
-            return ChainPollResult(chain=chain, ok=True, skipped=True)
-        started_at = datetime.now(UTC)
-        t0 = time.perf_counter()
-        try:
-            snapshot = await adapter.snapshot([Address(a) for a in wallet_owner])
-        except AdapterError as exc:
-            duration_ms = round((time.perf_counter() - t0) * 1000)
-            await record_poll_failure(database, chain, started_at, duration_ms, str(exc))
-            return ChainPollResult(chain=chain, ok=False, duration_ms=duration_ms, error=str(exc))
+            return ChainPollResult(chain=adapter.chain, ok=True, skipped=True)
+        first = await _poll_once(database, adapter, wallet_owner)
+        if not first.orphaned_heads:
+            return first
+        # The chain reorganised under the stored heads: read it again at once, so the data
+        # publish uses next is confirmed by a second read of the new chain.
+        again = await _poll_once(database, adapter, wallet_owner)
+        return replace(again, orphaned_heads=first.orphaned_heads + again.orphaned_heads)
+
+
+async def _poll_once(
+    database: Database, adapter: ChainAdapter, wallet_owner: Mapping[str, int]
+) -> ChainPollResult:
+    """Read one snapshot and store it (orphaning replaced heads), or record why not.
+
+    May raise: DatabaseUnavailable.
+    """
+    chain = adapter.chain
+    wallets = [Address(a) for a in wallet_owner]
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    rechecks = isinstance(adapter, HeadRechecking)
+    stored = await recent_heads(database, chain) if rechecks else []
+    if isinstance(adapter, KeepsLastReads) and adapter.needs_last_reads:
+        await _restore_last_reads(database, adapter, chain)
+    try:
+        if isinstance(adapter, HeadRechecking):
+            heights = [head.height for head in stored]
+            snapshot = await adapter.snapshot_rechecking(wallets, heights)
+        else:
+            snapshot = await adapter.snapshot(wallets)
+    except AdapterError as exc:
         duration_ms = round((time.perf_counter() - t0) * 1000)
-        await record_snapshot(database, snapshot, wallet_owner, started_at, duration_ms)
+        await record_poll_failure(database, chain, started_at, duration_ms, str(exc))
+        return ChainPollResult(chain=chain, ok=False, duration_ms=duration_ms, error=str(exc))
+    verdict = (
+        judge_read_point(
+            stored,
+            snapshot.read_point,
+            snapshot.head_checks,
+            endpoint=snapshot.endpoint,
+            hash_linked=snapshot.caip2.startswith("eip155:"),
+        )
+        if rechecks
+        else HeadVerdict()
+    )
+    duration_ms = round((time.perf_counter() - t0) * 1000)
+    if verdict.refusal is not None:
+        error = f"{chain}: {verdict.refusal}"
+        log.warning("poll %s: %s", chain, error)
+        await record_poll_failure(
+            database,
+            chain,
+            started_at,
+            duration_ms,
+            error,
+            snapshot.endpoint,
+            request_count=snapshot.request_count,
+        )
         return ChainPollResult(
             chain=chain,
-            ok=True,
-            height=snapshot.read_point.height,
+            ok=False,
             duration_ms=duration_ms,
             request_count=snapshot.request_count,
-            wallets=len(wallet_owner),
-            issues=len(snapshot.issues),
+            error=error,
+            refused=True,
+            endpoint=snapshot.endpoint,
         )
+    for orphaning in verdict.orphanings:
+        log.warning(
+            "poll %s: reorg: head %d orphaned (%s); re-polling",
+            chain,
+            orphaning.height,
+            orphaning.reason,
+        )
+    await record_snapshot(
+        database, snapshot, wallet_owner, started_at, duration_ms, verdict.orphanings
+    )
+    return _stored(snapshot, len(wallet_owner), duration_ms, len(verdict.orphanings))
+
+
+async def _restore_last_reads(database: Database, adapter: KeepsLastReads, chain: str) -> None:
+    """Hand a fresh adapter the lines of the chain's latest stored head (accounts a budget-cut
+    poll leaves unread keep them, even in a new process such as a cron `cycle`).
+
+    May raise: DatabaseUnavailable.
+    """
+    async with database.session() as session:
+        last = (await latest_observations(session)).get(chain)
+    if last is None:
+        adapter.restore_last_reads((), (), 0)
+        return
+    adapter.restore_last_reads(
+        [owned.balance for owned in last.balances],
+        [owned.position for owned in last.positions],
+        last.read_point.timestamp,
+    )
+
+
+def _stored(
+    snapshot: ChainSnapshot, wallets: int, duration_ms: int, orphaned: int
+) -> ChainPollResult:
+    return ChainPollResult(
+        chain=snapshot.chain,
+        ok=True,
+        height=snapshot.read_point.height,
+        duration_ms=duration_ms,
+        request_count=snapshot.request_count,
+        wallets=wallets,
+        issues=len(snapshot.issues),
+        orphaned_heads=orphaned,
+        endpoint=snapshot.endpoint,
+    )
 
 
 async def wallet_owners(database: Database) -> dict[str, dict[str, int]]:

@@ -16,6 +16,8 @@ from decimal import Decimal
 from aggregator.config import LoadedConfig
 from aggregator.margin import AssetRisk, ChainState, Holding, Perp, Portfolio, RiskParams
 from aggregator.valuation.model import Tier
+from chains.hyperliquid.terms import VENUE as HYPERLIQUID_VENUE
+from chains.hyperliquid.terms import parse_terms
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -129,6 +131,11 @@ def chain_states(config: LoadedConfig, chains: Iterable[ObservedChain]) -> dict[
 def _perp_terms(config: LoadedConfig, line: ObservedLine) -> tuple[Decimal, Decimal, Decimal]:
     """(imr, mmr, imf) of the perp market a line is on, from the chain's venue config."""
     chain = config.chains[line.chain]
+    if chain.family == "hyperliquid" and line.venue == HYPERLIQUID_VENUE:
+        # The adapter read the venue's own terms (leverage, margin tier) into the market text.
+        terms = parse_terms(line.market)
+        if terms is not None:
+            return terms.imr, terms.mmr, Decimal(0)
     if chain.drift is not None and line.venue == "drift":
         for market in chain.drift.perp_markets:
             # The Drift adapter names perp markets `perp:<index>`.
@@ -138,6 +145,17 @@ def _perp_terms(config: LoadedConfig, line: ObservedLine) -> tuple[Decimal, Deci
                 return market.imr, market.mmr, market.imf
     # An unconfigured market: the strictest sensible terms rather than none at all.
     return Decimal(1), Decimal("0.5"), Decimal(0)
+
+
+def _fenced(config: LoadedConfig, line: ObservedLine) -> bool:
+    """A Hyperliquid isolated perp: its margin backs it alone and its loss cannot exceed that
+    margin, so it neither adds collateral nor requirement to the unified status (risk.md)."""
+    if line.kind != "perp" or line.venue != HYPERLIQUID_VENUE:
+        return False
+    if config.chains[line.chain].family != "hyperliquid":
+        return False
+    terms = parse_terms(line.market)
+    return terms is not None and terms.mode == "isolated"
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,7 @@ def build_portfolios(
     for line in lines:
         if line.user_id not in user_chains or line.chain not in states:
             continue
-        if line.amount_raw == 0:
+        if line.amount_raw == 0 or _fenced(config, line):
             continue
         if line.asset not in assets:
             if line.asset not in config.assets:

@@ -318,6 +318,9 @@ async def publish(
         if not await try_advisory_lock(session, PUBLISH_LOCK):
             return PublishReport(users=len(records), changed=0, skipped=True, unvalued=unvalued)
         changed = await publish_statuses(
-            session, records, relative_threshold=config.risk.history_material_change
+            session,
+            records,
+            relative_threshold=config.risk.history_material_change,
+            webhooks=config.alerts.webhooks,
         )
     return PublishReport(users=len(records), changed=changed, unvalued=unvalued)

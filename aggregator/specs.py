@@ -5,6 +5,7 @@ from __future__ import annotations
 from aggregator.config import ChainConfig, LoadedConfig
 from chains.base import EndpointPolicy
 from chains.evm.spec import AavePool, ChainlinkFeed, EvmChainSpec, EvmToken
+from chains.hyperliquid.spec import HyperliquidChainSpec, PerpCoin, PriceCoin, SpotToken
 from chains.registry import ChainSpec
 from chains.solana.spec import (
     SPL_TOKEN_PROGRAM,
@@ -38,6 +39,8 @@ def chain_spec(config: LoadedConfig, key: str) -> ChainSpec:
     )
     if chain.family == "evm":
         return _evm_spec(config, key, chain, endpoints)
+    if chain.family == "hyperliquid":
+        return _hyperliquid_spec(config, key, chain, endpoints)
     return _solana_spec(config, key, chain, endpoints)
 
 
@@ -165,4 +168,37 @@ def _solana_spec(
         kamino=kamino,
         marginfi=marginfi,
         native_balances=chain.native_balances,
+    )
+
+
+def _hyperliquid_spec(
+    config: LoadedConfig, key: str, chain: ChainConfig, endpoints: EndpointPolicy
+) -> HyperliquidChainSpec:
+    """Spot tokens are the assets deployed on the chain (address = the spot coin); USD cash
+    counts as the asset deployed as `USDC`; perp coins and oracle prices as configured."""
+    spot = tuple(
+        SpotToken(coin=dep.address, asset=symbol, decimals=dep.decimals)
+        for symbol, asset in config.assets.items()
+        for chain_key, dep in asset.deployments.items()
+        if chain_key == key
+    )
+    cash = next((token for token in spot if token.coin == "USDC"), None)
+    assert chain.network is not None  # validated by ChainConfig
+    return HyperliquidChainSpec(
+        chain=key,
+        network=chain.network,
+        endpoints=endpoints,
+        perp_coins=tuple(PerpCoin(coin, asset) for coin, asset in chain.perp_coins.items()),
+        spot_tokens=spot,
+        price_coins=tuple(
+            PriceCoin(coin=asset.price.coin or asset.price.address, asset=symbol)
+            for symbol, asset in config.assets.items()
+            if asset.price is not None
+            and asset.price.chain == key
+            and asset.price.kind == "hyperliquid"
+        ),
+        cash_asset=cash.asset if cash else None,
+        cash_decimals=cash.decimals if cash else 8,
+        weight_per_minute=chain.weight_per_minute,
+        read_abstraction=chain.read_abstraction,
     )

@@ -36,6 +36,23 @@ class ReadPoint:
     block_hash: str
     timestamp: int  # unix seconds of the block (Solana: the slot's block time)
     finality: Finality
+    parent_hash: str | None = None  # the parent block's hash, where the chain says (EVM)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadCheck:
+    """What the chain says now, in the same read as a new pin, about a height read before.
+
+    `block_hash` is the canonical block's hash at `height` (None when the read does not say:
+    no block there yet on this node, or a family that answers by slot only); `skipped` is True
+    when the chain says for certain that no block at `height` is canonical (a Solana slot that
+    `finalized` skipped). A stored head whose hash differs, or whose height is skipped, is
+    orphaned.
+    """
+
+    height: int
+    block_hash: str | None
+    skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +124,7 @@ class ChainSnapshot:
     request_count: int = 0
     endpoint: str | None = None  # the URL that served the read
     extra: dict[str, str] = field(default_factory=dict)
+    head_checks: tuple[HeadCheck, ...] = ()  # answers for the heights asked to be re-checked
 
 
 @runtime_checkable
@@ -134,6 +152,40 @@ class ChainAdapter(Protocol):
 
     async def aclose(self) -> None:
         """Release network clients."""
+        ...
+
+
+@runtime_checkable
+class HeadRechecking(Protocol):
+    """An adapter that re-reads, in the same request as its new pin, the canonical block at
+    heights read before, so the store can orphan heads a reorg replaced (EVM, Solana)."""
+
+    async def snapshot_rechecking(
+        self, wallets: Sequence[Address], heights: Sequence[int]
+    ) -> ChainSnapshot:
+        """`snapshot(wallets)` whose `head_checks` answer for each of `heights`.
+
+        May raise: AdapterError.
+        """
+        ...
+
+
+@runtime_checkable
+class KeepsLastReads(Protocol):
+    """An adapter that may leave accounts unread in a poll (a venue's weight budget:
+    Hyperliquid) and carries their last lines over, marked older. A new process has no last
+    reads in memory: the poller hands it the stored ones once, before its first poll."""
+
+    @property
+    def needs_last_reads(self) -> bool:
+        """True until `restore_last_reads` has been called."""
+        ...
+
+    def restore_last_reads(
+        self, balances: Sequence[TokenBalance], positions: Sequence[Position], read_at: int
+    ) -> None:
+        """Take the stored lines of the last good poll, read at `read_at` (unix seconds) at
+        the latest, as each account's last read. May raise: nothing."""
         ...
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from chains.base import ChainAdapter
 from chains.evm.spec import EvmChainSpec
+from chains.hyperliquid.spec import HyperliquidChainSpec
 from chains.solana.spec import SolanaChainSpec
 
-ChainSpec = EvmChainSpec | SolanaChainSpec
+ChainSpec = EvmChainSpec | SolanaChainSpec | HyperliquidChainSpec
 
 
 def build_adapter(spec: ChainSpec) -> ChainAdapter:
@@ -15,6 +16,10 @@ def build_adapter(spec: ChainSpec) -> ChainAdapter:
         from chains.evm.adapter import EvmAdapter
 
         return EvmAdapter(spec)
+    if isinstance(spec, HyperliquidChainSpec):
+        from chains.hyperliquid.adapter import HyperliquidAdapter
+
+        return HyperliquidAdapter(spec)
     from chains.solana.adapter import SolanaAdapter
 
     return SolanaAdapter(spec)

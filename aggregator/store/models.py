@@ -163,9 +163,12 @@ class PollRun(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None]
     issues: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    # Stored heads this poll found replaced by a reorg and marked orphaned.
+    orphaned_heads: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
     __table_args__ = (
         CheckConstraint("ok OR error IS NOT NULL", name="failure_has_error"),
+        CheckConstraint("orphaned_heads >= 0", name="orphaned_heads_not_negative"),
         CheckConstraint("duration_ms >= 0", name="duration_not_negative"),
         Index("ix_poll_runs_chain_id", "chain", text("id DESC")),
         Index(
@@ -179,7 +182,10 @@ class PollRun(Base):
 
 
 class ChainHead(Base):
-    """The block or slot one successful poll read at."""
+    """The block or slot one successful poll read at.
+
+    A head whose block a reorg replaced is kept, with `orphaned_at` and why: its observations
+    are never used again (publish reads only heads with `orphaned_at IS NULL`)."""
 
     __tablename__ = "chain_heads"
 
@@ -193,11 +199,24 @@ class ChainHead(Base):
     block_timestamp: Mapped[datetime]
     finality: Mapped[str]
     observed_at: Mapped[datetime]
+    parent_hash: Mapped[str | None]
+    orphaned_at: Mapped[datetime | None]
+    orphan_reason: Mapped[str | None]
 
     __table_args__ = (
         CheckConstraint(_in("finality", FINALITIES), name="finality_known"),
+        CheckConstraint(
+            "(orphaned_at IS NULL) = (orphan_reason IS NULL)", name="orphan_has_reason"
+        ),
         # "Latest head per chain" is an index-only walk of this.
         Index("ix_chain_heads_chain_id", "chain", text("id DESC")),
+        # "Latest head that is not orphaned": the one publish reads.
+        Index(
+            "ix_chain_heads_live",
+            "chain",
+            text("id DESC"),
+            postgresql_where=text("orphaned_at IS NULL"),
+        ),
     )
 
 
@@ -303,6 +322,8 @@ class _StatusColumns:
     free_collateral_usd: Mapped[Decimal]
     document: Mapped[dict[str, Any]]
     inputs: Mapped[dict[str, Any]]
+    # The version of the user's status: +1 on every publish that writes it (ETag, stream id).
+    seq: Mapped[int] = mapped_column(server_default=text("0"))
 
 
 class MarginStatus(_StatusColumns, Base):
@@ -331,7 +352,10 @@ class MarginStatusHistory(_StatusColumns, Base):
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     # The primary key (user_id, id) also serves "latest history rows of a user".
-    __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status_known"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status_known"),
+        Index("ix_margin_status_history_user_id_seq", "user_id", "seq"),
+    )
 
 
 def table_of(model: type[Base]) -> Table:
@@ -340,4 +364,122 @@ def table_of(model: type[Base]) -> Table:
 
 
 OBSERVATION_TABLES = ("poll_runs", "chain_heads", "balances", "positions", "prices")
+ALL_TABLES = tuple(Base.metadata.tables)
+
+
+# --- trust (issue 8) ---------------------------------------------------------------------------
+
+NONCE_PURPOSES = ("link", "signin")
+API_KEY_SCOPES = ("read", "link", "admin")
+
+
+class AuthNonce(Base):
+    """A single-use nonce handed out for a link or sign-in text. Keyed by the nonce: it is
+    looked up before the user it belongs to is trusted (another user's nonce must be told apart
+    from an unknown one)."""
+
+    __tablename__ = "auth_nonces"
+
+    nonce: Mapped[str] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str]
+    chain: Mapped[str]  # CAIP-2
+    account: Mapped[str]  # the address, canonical spelling
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    consumed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("purpose", NONCE_PURPOSES), name="purpose_known"),
+        CheckConstraint("expires_at > issued_at", name="expires_after_issue"),
+    )
+
+
+class ApiKey(Base):
+    """An operator-issued API key: only the SHA-256 of the key is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    public_id: Mapped[str] = mapped_column(unique=True)
+    key_hash: Mapped[str]
+    scope: Mapped[str]
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("scope", API_KEY_SCOPES), name="scope_known"),
+        CheckConstraint("rate_per_minute IS NULL OR rate_per_minute > 0", name="rate_positive"),
+        CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+
+TRUST_TABLES = ("auth_nonces", "api_keys")
+ALL_TABLES = tuple(Base.metadata.tables)
+
+
+# --- alerts (issue 10) -------------------------------------------------------------------------
+
+ALERT_EVENT_KINDS = ("warning", "margin_call", "liquidatable", "healthy", "stale", "test")
+ALERT_EVENT_STATES = ("pending", "delivered", "suppressed")
+
+
+class AlertEvent(Base):
+    """One event for one webhook: the outbox row written in the publish transaction, and its
+    delivery state. `event_id` is the idempotency key receivers see; `payload` is the body."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(unique=True)
+    webhook: Mapped[str]
+    kind: Mapped[str]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", ALERT_EVENT_KINDS), name="kind_known"),
+        CheckConstraint(_in("state", ALERT_EVENT_STATES), name="state_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The deliverer's claim: due pending rows, oldest first.
+        Index(
+            "ix_alert_events_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
+        # The minimum interval per (webhook, user): the newest event of a pair.
+        Index("ix_alert_events_webhook_user_id", "webhook", "user_id", text("id DESC")),
+    )
+
+
+class AlertAttempt(Base):
+    """One POST of an event: when, how long, and what came back (status code or error)."""
+
+    __tablename__ = "alert_attempts"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    alert_event_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_events.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None]
+
+    __table_args__ = (
+        CheckConstraint("duration_ms >= 0", name="duration_not_negative"),
+        CheckConstraint("status_code IS NOT NULL OR error IS NOT NULL", name="has_outcome"),
+    )
+
+
+ALERT_TABLES = ("alert_events", "alert_attempts")
 ALL_TABLES = tuple(Base.metadata.tables)

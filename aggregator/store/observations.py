@@ -1,5 +1,8 @@
 """Poll results: one row per poll, and per good poll the head it read at with its balances,
-positions and prices. A failed poll writes only its poll_run: the last good head stays latest."""
+positions and prices. A failed poll writes only its poll_run: the last good head stays latest.
+
+A head a reorg replaced is marked orphaned (in the transaction of the poll that found it) and is
+never read again: `latest_observations` picks each chain's newest head that is not orphaned."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +72,25 @@ class ChainObservations:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredHead:
+    """A head already stored (not orphaned), as a poll re-checks it against the chain."""
+
+    id: int
+    height: int
+    block_hash: str
+    finality: str
+
+
+@dataclass(frozen=True, slots=True)
+class Orphaning:
+    """A stored head to mark orphaned, and why (one line naming the height and hashes)."""
+
+    head_id: int
+    height: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PruneResult:
     poll_runs: int
     heads: int
@@ -124,13 +146,15 @@ async def record_snapshot(
     wallet_owner: Mapping[str, int],
     started_at: datetime,
     duration_ms: int,
+    orphanings: Sequence[Orphaning] = (),
 ) -> int:
     """Store one good poll in one transaction; return its poll_run id.
 
     Writes the poll_run (ok), the chain head, and every balance, position and price. Lines of
     accounts absent from `wallet_owner` (unlinked meanwhile) are skipped and recorded as issues,
-    with the snapshot's own issues, in the poll_run. On any failure nothing is written and the
-    previous observations stay latest.
+    with the snapshot's own issues, in the poll_run. `orphanings` mark stored heads orphaned in
+    the same transaction (counted in `poll_runs.orphaned_heads`, one issue each). On any
+    failure nothing is written and the previous observations stay latest.
     May raise: ValueError (naive started_at), DatabaseUnavailable, sqlalchemy.exc.DBAPIError
     (e.g. a negative balance or an amount beyond NUMERIC(78,0): nothing is written).
     """
@@ -141,10 +165,17 @@ async def record_snapshot(
     position_rows = owners.rows(snapshot.positions, _position_columns)
     price_rows = [_price_columns(price, observed_at=finished_at) for price in snapshot.prices]
     unlinked = (LineIssue(a, UNLINKED_ACCOUNT) for a in sorted(owners.unlinked))
-    issues = [*snapshot.issues, *unlinked]
+    orphaned = (LineIssue(f"block {o.height}", f"orphaned: {o.reason}") for o in orphanings)
+    issues = [*orphaned, *snapshot.issues, *unlinked]
     point = snapshot.read_point
 
     async with db.session() as session:
+        for orphaning in orphanings:
+            await session.execute(
+                update(m.ChainHead)
+                .where(m.ChainHead.id == orphaning.head_id, m.ChainHead.orphaned_at.is_(None))
+                .values(orphaned_at=func.now(), orphan_reason=orphaning.reason)
+            )
         poll_run_id: int | None = await session.scalar(
             insert(m.PollRun)
             .values(
@@ -157,6 +188,7 @@ async def record_snapshot(
                 request_count=snapshot.request_count,
                 ok=True,
                 issues=[{"subject": i.subject, "message": i.message} for i in issues],
+                orphaned_heads=len(orphanings),
             )
             .returning(m.PollRun.id)
         )
@@ -167,6 +199,7 @@ async def record_snapshot(
                 chain=snapshot.chain,
                 height=point.height,
                 hash=point.block_hash,
+                parent_hash=point.parent_hash,
                 block_timestamp=_unix(point.timestamp),
                 finality=point.finality,
                 observed_at=finished_at,
@@ -259,12 +292,26 @@ async def record_poll_failure(
     return poll_run_id
 
 
+async def recent_heads(db: Database, chain: str, limit: int = 16) -> list[StoredHead]:
+    """The newest `limit` heads of `chain` that are not orphaned, newest first."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(m.ChainHead.id, m.ChainHead.height, m.ChainHead.hash, m.ChainHead.finality)
+            .where(m.ChainHead.chain == chain, m.ChainHead.orphaned_at.is_(None))
+            .order_by(m.ChainHead.id.desc())
+            .limit(limit)
+        )
+        return [StoredHead(*row) for row in rows]
+
+
 async def latest_observations(session: AsyncSession) -> dict[str, ChainObservations]:
-    """Per chain with at least one good poll: its latest head with balances, positions and
-    prices, plus the failed polls after it. Chains never read successfully are absent."""
+    """Per chain with at least one good poll: its latest head that is not orphaned, with
+    balances, positions and prices, plus the failed polls after it. Chains never read
+    successfully (or whose every head was orphaned) are absent."""
     heads = list(
         await session.scalars(
             select(m.ChainHead)
+            .where(m.ChainHead.orphaned_at.is_(None))
             .ext(distinct_on(m.ChainHead.chain))
             .order_by(m.ChainHead.chain, m.ChainHead.id.desc())
         )
@@ -400,6 +447,7 @@ _PRUNE_POLL_RUNS = text(
         SELECT chain, poll_run_id,
                row_number() OVER (PARTITION BY chain ORDER BY id DESC) AS newest_rank
         FROM chain_heads
+        WHERE orphaned_at IS NULL
     ), cutoff AS (
         SELECT chain, poll_run_id FROM ranked WHERE newest_rank = :keep
     )
@@ -416,9 +464,10 @@ async def prune_observations(
     keep_heads_per_chain: int,
     price_retention: timedelta = timedelta(days=30),
 ) -> PruneResult:
-    """Keep the newest `keep_heads_per_chain` heads of each chain with their balances and
-    positions; delete older heads and every poll_run (good or failed) before the oldest kept
-    head. Prices outlive their head (volatility needs history) for `price_retention`.
+    """Keep the newest `keep_heads_per_chain` heads of each chain that are not orphaned (and
+    every newer orphaned one) with their balances and positions; delete older heads and every
+    poll_run (good or failed) before the oldest kept head. Prices outlive their head
+    (volatility needs history) for `price_retention`.
     May raise: ValueError (keep_heads_per_chain < 1).
     """
     if keep_heads_per_chain < 1:

@@ -13,10 +13,16 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aggregator.alerts.config import WebhookConfig
+from aggregator.alerts.outbox import record_alert_events
 from aggregator.store import models as m
 
 STATUS_CHANNEL = "xmargin_status"
 """NOTIFY channel; the payload is the user id as text. Delivered when the publish commits."""
+
+PUBLISH_CHANNEL = "xmargin_publish"
+"""NOTIFY channel, once per publish pass that wrote statuses (payload: how many): readers that
+cache statuses forget them then."""
 
 DEFAULT_RELATIVE_THRESHOLD = Decimal("0.01")
 
@@ -59,6 +65,8 @@ class StatusRecord:
     document: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
     recorded_at: datetime | None = None
+    seq: int = 0  # set by publish_statuses; on records read back, the stored version
+    history_id: int | None = None  # on records read from the history: the row's id
 
 
 def _moved(old: Decimal | None, new: Decimal | None, threshold: Decimal) -> bool:
@@ -88,9 +96,10 @@ def changed_materially(
     )
 
 
-def _values(record: StatusRecord) -> dict[str, Any]:
+def _values(record: StatusRecord, seq: int) -> dict[str, Any]:
     return {
         "user_id": record.user_id,
+        "seq": seq,
         "as_of": record.as_of,
         "status": record.status,
         "stale": record.stale,
@@ -102,6 +111,7 @@ def _values(record: StatusRecord) -> dict[str, Any]:
 
 
 def _record(row: m.MarginStatus | m.MarginStatusHistory, recorded_at: datetime) -> StatusRecord:
+    history_id = row.id if isinstance(row, m.MarginStatusHistory) else None
     return StatusRecord(
         user_id=row.user_id,
         as_of=row.as_of,
@@ -112,6 +122,8 @@ def _record(row: m.MarginStatus | m.MarginStatusHistory, recorded_at: datetime) 
         document=row.document,
         inputs=row.inputs,
         recorded_at=recorded_at,
+        seq=row.seq,
+        history_id=history_id,
     )
 
 
@@ -134,12 +146,15 @@ async def publish_statuses(
     statuses: Sequence[StatusRecord],
     *,
     relative_threshold: Decimal = DEFAULT_RELATIVE_THRESHOLD,
+    webhooks: Sequence[WebhookConfig] = (),
 ) -> int:
     """Write one publish pass inside the session's transaction; return how many changed.
 
-    Every user's latest row is upserted; users whose status changed materially (see
-    `changed_materially`) since their last history row also get a history row and a
-    `NOTIFY xmargin_status, '<user_id>'`, delivered on commit. Run it in one
+    Every user's latest row is upserted with its `seq` one above the stored one (1 for a first
+    status): the version front ends see as ETag and stream id. Users whose status changed
+    materially (see `changed_materially`) since their last history row also get a history row and a
+    `NOTIFY xmargin_status, '<user_id>'`, delivered on commit; their alert transitions become
+    outbox rows for the matching `webhooks` (`record_alert_events`). Run it in one
     `Database.session()` block so the pass is all or nothing.
     May raise: ValueError (a user twice in one pass), sqlalchemy.exc.IntegrityError (unknown
     user, unknown status).
@@ -151,9 +166,13 @@ async def publish_statuses(
         raise ValueError("a publish pass lists a user more than once")
 
     # Row locks so a concurrent publisher cannot interleave between compare and write.
-    await session.execute(
-        select(m.MarginStatus.user_id).where(m.MarginStatus.user_id.in_(user_ids)).with_for_update()
+    locked = await session.execute(
+        select(m.MarginStatus.user_id, m.MarginStatus.seq)
+        .where(m.MarginStatus.user_id.in_(user_ids))
+        .with_for_update()
     )
+    stored_seq: dict[int, int] = {user_id: seq for user_id, seq in locked.all()}
+    seqs = {user_id: stored_seq.get(user_id, 0) + 1 for user_id in user_ids}
     # Compare with the last *recorded* state, not the last published one: slow drift still
     # produces a change once it adds up, so subscribers are never further off than the threshold.
     recorded = await session.scalars(
@@ -169,13 +188,13 @@ async def publish_statuses(
     changed_ids = {record.user_id for record in changed}
 
     upsert = pg_insert(m.table_of(m.MarginStatus))
-    columns = [name for name in _values(statuses[0]) if name != "user_id"]
+    columns = [name for name in _values(statuses[0], 0) if name != "user_id"]
     await session.execute(
         upsert.on_conflict_do_update(
             index_elements=["user_id"],
             set_={**{name: upsert.excluded[name] for name in columns}, "updated_at": func.now()},
         ),
-        [_values(record) for record in statuses],
+        [_values(record, seqs[record.user_id]) for record in statuses],
     )
     if changed:
         await session.execute(
@@ -184,8 +203,10 @@ async def publish_statuses(
             .values(changed_at=func.now())
         )
         await session.execute(
-            insert(m.table_of(m.MarginStatusHistory)), [_values(record) for record in changed]
+            insert(m.table_of(m.MarginStatusHistory)),
+            [_values(record, seqs[record.user_id]) for record in changed],
         )
+        await record_alert_events(session, previous, changed, webhooks)
         await session.execute(
             text(
                 "SELECT pg_notify(:channel, user_id::text) "
@@ -193,6 +214,10 @@ async def publish_statuses(
             ).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT))),
             {"channel": STATUS_CHANNEL, "user_ids": sorted(changed_ids)},
         )
+    await session.execute(
+        text("SELECT pg_notify(:channel, :count)"),
+        {"channel": PUBLISH_CHANNEL, "count": str(len(statuses))},
+    )
     return len(changed)
 
 
@@ -202,14 +227,121 @@ async def get_status(session: AsyncSession, user_id: int) -> StatusRecord | None
     return None if row is None else _record(row, row.updated_at)
 
 
-async def status_history(
-    session: AsyncSession, user_id: int, limit: int = 100
-) -> list[StatusRecord]:
-    """The user's material status changes, newest first, at most `limit`."""
+async def get_statuses(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, StatusRecord]:
+    """The latest published status of each of `user_ids` that has one, by user id."""
+    if not user_ids:
+        return {}
     rows = await session.scalars(
-        select(m.MarginStatusHistory)
-        .where(m.MarginStatusHistory.user_id == user_id)
-        .order_by(m.MarginStatusHistory.id.desc())
-        .limit(limit)
+        select(m.MarginStatus).where(m.MarginStatus.user_id.in_(list(user_ids)))
+    )
+    return {row.user_id: _record(row, row.updated_at) for row in rows}
+
+
+async def status_history(
+    session: AsyncSession,
+    user_id: int,
+    limit: int = 100,
+    *,
+    before_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[StatusRecord]:
+    """The user's material status changes, newest first, at most `limit`: rows older than
+    `before_id` (a page's cursor: the `history_id` of the last record seen) whose `as_of`
+    lies in [`since`, `until`)."""
+    query = select(m.MarginStatusHistory).where(m.MarginStatusHistory.user_id == user_id)
+    if before_id is not None:
+        query = query.where(m.MarginStatusHistory.id < before_id)
+    if since is not None:
+        query = query.where(m.MarginStatusHistory.as_of >= since)
+    if until is not None:
+        query = query.where(m.MarginStatusHistory.as_of < until)
+    rows = await session.scalars(query.order_by(m.MarginStatusHistory.id.desc()).limit(limit))
+    return [_record(row, row.recorded_at) for row in rows]
+
+
+async def history_after(
+    session: AsyncSession, seqs: dict[int, int], limit_per_user: int = 1000
+) -> list[StatusRecord]:
+    """For each user id → seq in `seqs`, the history records with a greater seq, oldest first
+    per user (at most `limit_per_user` each): what a stream client that saw `seq` missed."""
+    if not seqs:
+        return []
+    rows = await session.scalars(
+        select(m.MarginStatusHistory).from_statement(_HISTORY_AFTER),
+        {
+            "user_ids": list(seqs),
+            "seqs": [seqs[user_id] for user_id in seqs],
+            "per_user": limit_per_user,
+        },
     )
     return [_record(row, row.recorded_at) for row in rows]
+
+
+_HISTORY_AFTER = text(
+    """
+    SELECT h.*
+    FROM unnest(CAST(:user_ids AS bigint[]), CAST(:seqs AS bigint[])) AS seen(user_id, seq)
+    CROSS JOIN LATERAL (
+        SELECT * FROM margin_status_history x
+        WHERE x.user_id = seen.user_id AND x.seq > seen.seq
+        ORDER BY x.seq
+        LIMIT :per_user
+    ) AS h
+    ORDER BY h.user_id, h.seq
+    """
+).bindparams(
+    bindparam("user_ids", type_=ARRAY(BIGINT)),
+    bindparam("seqs", type_=ARRAY(BIGINT)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDocument:
+    """What a stream event needs of a history row: no summary columns, and of the inputs only
+    the risk input (for price times)."""
+
+    user_id: int
+    seq: int
+    recorded_at: datetime
+    document: dict[str, Any]
+    portfolio: dict[str, Any] | None
+
+
+_DOCUMENTS_AFTER = text(
+    """
+    SELECT h.user_id, h.seq, h.recorded_at, h.document, h.inputs -> 'portfolio' AS portfolio
+    FROM unnest(CAST(:user_ids AS bigint[]), CAST(:seqs AS bigint[])) AS seen(user_id, seq)
+    CROSS JOIN LATERAL (
+        SELECT user_id, seq, recorded_at, document, inputs FROM margin_status_history x
+        WHERE x.user_id = seen.user_id AND x.seq > seen.seq
+        ORDER BY x.seq
+        LIMIT :per_user
+    ) AS h
+    ORDER BY h.user_id, h.seq
+    """
+).bindparams(
+    bindparam("user_ids", type_=ARRAY(BIGINT)),
+    bindparam("seqs", type_=ARRAY(BIGINT)),
+)
+
+
+async def documents_after(
+    session: AsyncSession, seqs: dict[int, int], limit_per_user: int = 1000
+) -> list[RecordedDocument]:
+    """`history_after`, reading only what a stream event is rendered from (one Core query,
+    no ORM objects)."""
+    if not seqs:
+        return []
+    rows = await session.execute(
+        _DOCUMENTS_AFTER,
+        {
+            "user_ids": list(seqs),
+            "seqs": [seqs[user_id] for user_id in seqs],
+            "per_user": limit_per_user,
+        },
+    )
+    return [
+        RecordedDocument(row.user_id, row.seq, row.recorded_at, row.document, row.portfolio)
+        for row in rows
+    ]

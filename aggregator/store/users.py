@@ -159,3 +159,28 @@ async def wallet_owner(session: AsyncSession, chain: str, address: str) -> int |
 def owner_map(wallets: list[WalletRow]) -> dict[str, int]:
     """address → user_id, the `wallet_owner` mapping `record_snapshot` takes."""
     return {wallet.address: wallet.user_id for wallet in wallets}
+
+
+async def list_users_page(session: AsyncSession, *, after_id: int, limit: int) -> list[UserRow]:
+    """Users with an id above `after_id`, by id, at most `limit`."""
+    rows = await session.scalars(
+        select(m.User).where(m.User.id > after_id).order_by(m.User.id).limit(limit)
+    )
+    return [_user_row(row) for row in rows]
+
+
+async def wallets_of_users(
+    session: AsyncSession, user_ids: list[int]
+) -> dict[int, list[WalletRow]]:
+    """The wallets of each of `user_ids`, by user id."""
+    if not user_ids:
+        return {}
+    rows = await session.scalars(
+        select(m.Wallet)
+        .where(m.Wallet.user_id.in_(user_ids))
+        .order_by(m.Wallet.user_id, m.Wallet.chain, m.Wallet.address)
+    )
+    grouped: dict[int, list[WalletRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.user_id, []).append(_wallet_row(row))
+    return grouped

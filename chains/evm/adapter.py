@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.base import AdapterError, Address, ChainSnapshot, Finality, HeadCheck, ReadPoint
 from chains.endpoints import EndpointHealth
 from chains.evm.aave_v3 import AaveV3Section
 from chains.evm.abi import AbiDecodeError
@@ -32,6 +32,8 @@ _DEPTH = re.compile(r"latest-(\d+)")
 _TAGS: dict[str, Finality] = {"finalized": "finalized", "safe": "safe", "latest": "latest"}
 # Chunks in flight at once: enough to keep a node's cores busy, few enough for rate limits.
 _MAX_CONCURRENT_CALLS = 8
+# Stored heights re-checked per poll at most: they ride in the pin's batch, at no extra request.
+MAX_HEAD_CHECKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +83,20 @@ class EvmAdapter:
 
         May raise: AdapterError.
         """
+        return await self.snapshot_rechecking(wallets, ())
+
+    async def snapshot_rechecking(
+        self, wallets: Sequence[Address], heights: Sequence[int]
+    ) -> ChainSnapshot:
+        """`snapshot(wallets)`, and the canonical hash at each of `heights` (the newest
+        `MAX_HEAD_CHECKS`) read in the same JSON-RPC batch as the pin: `head_checks`.
+
+        May raise: AdapterError.
+        """
         wallets = list(dict.fromkeys(wallets))  # a wallet listed twice is read once
         meter = RequestMeter()
-        read_point = await self._pin(meter)
+        checked = sorted(set(heights), reverse=True)[:MAX_HEAD_CHECKS]
+        read_point, head_checks = await self._pin(meter, checked)
         parts = SnapshotParts()
         sections: list[ReadSection] = [
             BalanceSection(wallets, self.spec.tokens, self.spec.multicall_address, parts),
@@ -112,18 +125,30 @@ class EvmAdapter:
             request_count=meter.count,
             endpoint=meter.served_by[-1] if meter.served_by else None,
             extra=parts.extra,
+            head_checks=head_checks,
         )
 
-    async def _pin(self, meter: RequestMeter) -> ReadPoint:
-        """Resolve the read block (number, hash, timestamp) and check the chain id.
+    async def _pin(
+        self, meter: RequestMeter, checked: Sequence[int] = ()
+    ) -> tuple[ReadPoint, tuple[HeadCheck, ...]]:
+        """Resolve the read block (number, hash, parent hash, timestamp), check the chain id,
+        and read the canonical block at each `checked` height in the same batch.
 
         May raise: AdapterError.
         """
         rule = self._finality
-        chain_id, head = await self._pool.batch(
-            [("eth_chainId", []), ("eth_getBlockByNumber", [rule.tag, False])],
+        answers = await self._pool.batch(
+            [
+                ("eth_chainId", []),
+                ("eth_getBlockByNumber", [rule.tag, False]),
+                *(("eth_getBlockByNumber", [hex(height), False]) for height in checked),
+            ],
             meter,
             what=f"reading the {rule.tag} block",
+        )
+        chain_id, head = answers[0], answers[1]
+        head_checks = tuple(
+            self._head_check(height, raw) for height, raw in zip(checked, answers[2:], strict=True)
         )
         if _hex_int(chain_id, "eth_chainId", self.chain) != self.spec.chain_id:
             raise AdapterError(
@@ -137,7 +162,19 @@ class EvmAdapter:
                 "eth_getBlockByNumber", [hex(height), False], meter, what=f"reading block {height}"
             )
             block = self._block(pinned, hex(height))
-        return block
+        return block, head_checks
+
+    def _head_check(self, height: int, raw: Any) -> HeadCheck:
+        """The canonical block at `height` as the batch answered: null is a node whose chain
+        does not reach that height (yet), which says nothing about the stored hash."""
+        if raw is None:
+            return HeadCheck(height, None)
+        block = self._block(raw, hex(height))
+        if block.height != height:
+            raise AdapterError(
+                f"{self.chain}: asked block {height}, the node answered block {block.height}"
+            )
+        return HeadCheck(height, block.block_hash)
 
     def _block(self, raw: Any, asked: str) -> ReadPoint:
         if not isinstance(raw, dict):
@@ -146,11 +183,13 @@ class EvmAdapter:
             height = int(raw["number"], 16)
             timestamp = int(raw["timestamp"], 16)
             block_hash = str(raw["hash"])
-        except (KeyError, TypeError, ValueError) as exc:
+            parent = raw.get("parentHash")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AdapterError(
                 f"{self.chain}: block {asked!r} from the node is malformed ({exc!r})"
             ) from None
-        return ReadPoint(height, block_hash, timestamp, self._finality.reported)
+        parent_hash = parent if isinstance(parent, str) else None
+        return ReadPoint(height, block_hash, timestamp, self._finality.reported, parent_hash)
 
     async def _aggregate(
         self, calls: Sequence[Call3], height: int, meter: RequestMeter

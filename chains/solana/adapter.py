@@ -13,6 +13,12 @@ highest; if they still differ the snapshot is kept, reported at the highest slot
 `extra["context_slots"]` says the spread. `ReadPoint.block_hash` is the blockhash from
 `getLatestBlockhash` when the read slot is S (the usual case), otherwise `slot:<n>` (getting the
 blockhash of another slot would cost a `getBlock`).
+
+Chain identity: the first read through each endpoint asks `getGenesisHash` and refuses an
+endpoint of another cluster (naming it). Reorgs: slots read before at `confirmed` are re-checked
+with `getSlot` + `getBlocks` at `finalized`; a slot at or below the finalized slot that the
+finalized chain does not contain was skipped, and comes back as a `HeadCheck` with
+`skipped=True`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from chains.base import AdapterError, Address, ChainSnapshot, Finality, ReadPoint
+from chains.base import AdapterError, Address, ChainSnapshot, Finality, HeadCheck, ReadPoint
 from chains.endpoints import EndpointHealth
 from chains.solana.decoders import marginfi
 from chains.solana.lines import RawAccount, build_lines
@@ -31,6 +37,8 @@ from chains.solana.rpc import Endpoint, EndpointFailure, FailoverTransport
 from chains.solana.spec import SolanaChainSpec
 
 _CONCURRENT_REQUESTS = 8
+# accounts, read slot, block hash, block time, context-slot spread
+_Read = tuple[dict[str, RawAccount | None], int, str, int, str | None]
 
 
 class _Shape(EndpointFailure):
@@ -47,6 +55,7 @@ class SolanaAdapter:
         self.chain = spec.chain
         self.caip2 = spec.caip2
         self._transport = FailoverTransport(spec.endpoints)
+        self._genesis_checked: set[str] = set()  # endpoints that answered the right genesis
 
     @property
     def endpoint_health(self) -> dict[str, EndpointHealth]:
@@ -61,10 +70,29 @@ class SolanaAdapter:
 
         May raise: AdapterError (every endpoint failed or answered garbage).
         """
+        return await self.snapshot_rechecking(wallets, ())
+
+    async def snapshot_rechecking(
+        self, wallets: Sequence[Address], heights: Sequence[int]
+    ) -> ChainSnapshot:
+        """`snapshot(wallets)`, and for each of `heights` (slots read before) whether the
+        finalized chain skipped it: `head_checks` (slots above the finalized slot are not
+        answered yet). Nothing is re-checked when reading at `finalized` itself.
+
+        May raise: AdapterError (every endpoint failed, answered garbage or serves another
+        cluster).
+        """
         plan = build_plan(self.spec, wallets)
         before = self._request_total()
+        checked = sorted(set(heights)) if self.spec.commitment != "finalized" else []
+
+        async def read(endpoint: Endpoint) -> tuple[_Read, tuple[HeadCheck, ...]]:
+            await self._check_genesis(endpoint)
+            result = await self._read(endpoint, plan)
+            return result, await self._check_slots(endpoint, checked)
+
         try:
-            result, endpoint = await self._transport.run(lambda ep: self._read(ep, plan))
+            (result, head_checks), endpoint = await self._transport.run(read)
         except EndpointFailure as failure:
             raise AdapterError(f"{self.chain}: {failure}") from None
         accounts, slot, block_hash, block_time, spread = result
@@ -84,14 +112,51 @@ class SolanaAdapter:
             request_count=self._request_total() - before,
             endpoint=endpoint.url,
             extra=extra,
+            head_checks=head_checks,
         )
+
+    async def _check_genesis(self, endpoint: Endpoint) -> None:
+        """Refuse an endpoint whose genesis hash is not the configured one (once per endpoint).
+
+        May raise: EndpointFailure (naming the endpoint; not retried).
+        """
+        if endpoint.url in self._genesis_checked:
+            return
+        genesis = await endpoint.call("getGenesisHash", [])
+        if not isinstance(genesis, str):
+            raise _Shape(f"getGenesisHash: not a hash ({str(genesis)[:40]!r})")
+        if not genesis.startswith(self.spec.genesis_hash):
+            raise _Shape(
+                f"getGenesisHash: endpoint {endpoint.url} serves the cluster with genesis "
+                f"{genesis}, not {self.spec.genesis_hash} (configured for {self.chain}): refused"
+            )
+        self._genesis_checked.add(endpoint.url)
+
+    async def _check_slots(self, endpoint: Endpoint, slots: list[int]) -> tuple[HeadCheck, ...]:
+        """Which of `slots` the finalized chain skipped, for those at or below its slot.
+
+        May raise: EndpointFailure.
+        """
+        if not slots:
+            return ()
+        finalized = await endpoint.call("getSlot", [{"commitment": "finalized"}])
+        if not isinstance(finalized, int):
+            raise _Shape(f"getSlot: not a slot ({finalized!r})")
+        judged = [slot for slot in slots if slot <= finalized]
+        if not judged:
+            return ()
+        blocks = await endpoint.call(
+            "getBlocks", [judged[0], judged[-1], {"commitment": "finalized"}]
+        )
+        if not isinstance(blocks, list) or not all(isinstance(b, int) for b in blocks):
+            raise _Shape(f"getBlocks: not a list of slots ({str(blocks)[:40]!r})")
+        present = set(blocks)
+        return tuple(HeadCheck(slot, None, skipped=slot not in present) for slot in judged)
 
     def _request_total(self) -> int:
         return sum(endpoint.request_count for endpoint in self._transport.endpoints)
 
-    async def _read(
-        self, endpoint: Endpoint, plan: ReadPlan
-    ) -> tuple[dict[str, RawAccount | None], int, str, int, str | None]:
+    async def _read(self, endpoint: Endpoint, plan: ReadPlan) -> _Read:
         commitment = self.spec.commitment
         latest = await endpoint.call("getLatestBlockhash", [{"commitment": commitment}])
         try:

@@ -9,11 +9,12 @@ import pytest
 
 from tests.adapter_contract.evm_harness import evm_harness
 from tests.adapter_contract.harness import AdapterHarness
+from tests.adapter_contract.hyperliquid_harness import hyperliquid_harness
 from tests.adapter_contract.solana_harness import solana_harness
 
-__all__ = ["evm_harness", "solana_harness"]
+__all__ = ["evm_harness", "hyperliquid_harness", "solana_harness"]
 
-HARNESSES = ["evm_harness", "solana_harness"]
+HARNESSES = ["evm_harness", "solana_harness", "hyperliquid_harness"]
 
 
 @pytest.fixture(params=HARNESSES)

@@ -1,7 +1,8 @@
 """What the adapter contract suite needs from a chain family's test harness.
 
-Each family (EVM over anvil, Solana over the local LiteSVM RPC) provides one harness; the same
-tests in test_contract.py run over every harness. Harnesses run real nodes: no mocks.
+Each family (EVM over anvil, Solana over the local LiteSVM RPC, Hyperliquid over the local
+info server) provides one harness; the same tests in test_contract.py run over every harness.
+Harnesses run real nodes: no mocks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from chains.base import Address, ChainAdapter, ReadPoint
 
 
 class AdapterHarness(Protocol):
-    family: str  # "evm" | "solana"
+    family: str  # "evm" | "solana" | "hyperliquid"
     token_assets: tuple[str, ...]  # configured token assets (not the native coin)
     native_asset: str
 

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from chains.base import AdapterError, Address, ChainAdapter, ChainSnapshot
+from chains.base import (
+    AdapterError,
+    Address,
+    ChainAdapter,
+    ChainSnapshot,
+    HeadCheck,
+    HeadRechecking,
+)
 from tests.adapter_contract.harness import AdapterHarness
 
 
@@ -122,3 +129,33 @@ async def test_every_endpoint_dead_raises_an_adapter_error_naming_them(
 
     assert adapter.chain in str(raised.value)
     assert harness.dead_url in str(raised.value)
+
+
+async def test_rechecking_heights_read_before_confirms_them_while_the_chain_is_unchanged(
+    harness: AdapterHarness,
+) -> None:
+    """Adapters that re-check stored heads (EVM, Solana) answer for the asked heights only and
+    never contradict a chain that did not change; EVM does it inside the pin's batch, at no
+    extra request."""
+    wallet = await harness.new_wallet()
+    adapter = harness.adapter()
+    try:
+        first = await adapter.snapshot([wallet])
+        if not isinstance(adapter, HeadRechecking):
+            assert harness.family == "hyperliquid"  # no blocks to re-check
+            return
+        again = await adapter.snapshot_rechecking([wallet], [first.read_point.height])
+        plain = await adapter.snapshot([wallet])
+    finally:
+        await adapter.aclose()
+    assert {check.height for check in again.head_checks} <= {first.read_point.height}
+    for check in again.head_checks:
+        assert not check.skipped
+        assert check.block_hash in (None, first.read_point.block_hash)
+    assert plain.head_checks == ()
+    if harness.family == "evm":
+        assert again.head_checks == (
+            HeadCheck(first.read_point.height, first.read_point.block_hash),
+        )
+        assert again.request_count == plain.request_count
+        assert again.read_point.parent_hash is not None

@@ -39,6 +39,10 @@ async def chain() -> AsyncIterator[Chain]:
         yield Chain(node, await deploy_demo_world(node.url))
 
 
+# `[auth.require]` with every read open: what write_config writes unless told otherwise.
+OPEN_READS = {"ops": "open", "reference": "open", "user": "open"}
+
+
 def write_config(
     directory: Path,
     rpc_urls: dict[str, list[str]],
@@ -47,15 +51,28 @@ def write_config(
     chain_ids: dict[str, int] | None = None,
     risk: dict[str, str] | None = None,
     service: dict[str, int] | None = None,
+    api: dict[str, Any] | None = None,
+    auth: dict[str, Any] | None = None,
 ) -> Path:
     """A config with one EVM chain per `rpc_urls` key, each carrying the demo contracts;
-    `risk` and `service` override those tables."""
+    `risk`, `service` and `api` override those tables. `auth` overrides `[auth]`, its
+    `require` entry `[auth.require]`; without it reads are open (the tests that read
+    anonymously were written so), unlike a fresh install."""
     chain_ids = chain_ids or {}
     lines = [f'extends = "{REPO / "config" / "default.toml"}"', ""]
     if risk:
         lines += ["[risk]", *(f"{key} = {json.dumps(value)}" for key, value in risk.items()), ""]
     if service:
         lines += ["[service]", *(f"{key} = {value}" for key, value in service.items()), ""]
+    if api:
+        lines += ["[api]", *(f"{key} = {json.dumps(value)}" for key, value in api.items()), ""]
+    auth = {"require": OPEN_READS} if auth is None else auth
+    plain = {key: value for key, value in auth.items() if key != "require"}
+    if plain:
+        lines += ["[auth]", *(f"{key} = {json.dumps(value)}" for key, value in plain.items()), ""]
+    if auth.get("require"):
+        require = auth["require"].items()
+        lines += ["[auth.require]", *(f"{key} = {json.dumps(value)}" for key, value in require), ""]
     for index, (key, urls) in enumerate(rpc_urls.items()):
         lines += [
             f"[chains.{key}]",

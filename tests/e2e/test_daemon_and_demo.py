@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
+import httpx
 from eth_utils import to_checksum_address
 
 from aggregator.store.database import Database
@@ -32,6 +34,8 @@ async def test_daemon_polls_publishes_and_stops_cleanly_on_sigterm(
     daemon = await asyncio.create_subprocess_exec(
         *XMARGIN,
         "run",
+        "--port",
+        "0",
         "--config",
         str(config),
         env={**os.environ, "XMARGIN_DATABASE_URL": database_url},
@@ -39,6 +43,14 @@ async def test_daemon_polls_publishes_and_stops_cleanly_on_sigterm(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+    lines: list[str] = []
+
+    async def collect() -> None:
+        assert daemon.stdout is not None
+        async for raw_line in daemon.stdout:
+            lines.append(raw_line.decode())
+
+    reader = asyncio.create_task(collect())
     try:
         document = None
         deadline = time.monotonic() + 60
@@ -53,18 +65,30 @@ async def test_daemon_polls_publishes_and_stops_cleanly_on_sigterm(
                 await asyncio.sleep(0.5)
         assert document is not None, "the daemon published no status with holdings"
         assert [h["amount"] for h in document["holdings"] if h["asset"] == "USDC"] == ["9"]
+        # The API is served beside the jobs, and /metrics carries the daemon's metrics too.
+        urls = [m.group(1) for line in lines if (m := re.search(r"api at (http://\S+)", line))]
+        assert urls, "".join(lines)
+        async with httpx.AsyncClient(base_url=urls[0], timeout=10) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+        assert 'xmargin_polls_total{chain="local",outcome="ok"}' in metrics
+        assert "xmargin_publish_duration_seconds_count" in metrics
+        assert "xmargin_http_requests_total" in metrics
     finally:
         daemon.send_signal(signal.SIGTERM)
-        raw, _ = await asyncio.wait_for(daemon.communicate(), timeout=60)
-    output = raw.decode()
+        await asyncio.wait_for(daemon.wait(), timeout=60)
+        await reader
+    output = "".join(lines)
     assert daemon.returncode == 0, output
     assert "xmargin daemon started" in output
     assert "stopping" in output
 
 
 def test_demo_once_runs_local_chains_and_prints_the_table(xmargin: Cli) -> None:
-    result = xmargin("demo", "--once", config=Path(__file__).parents[2] / "config/devnet.toml")
+    devnet = Path(__file__).parents[2] / "config/devnet.toml"
+    result = xmargin("demo", "--once", "--port", "0", config=devnet)
     assert result.code == 0, result.stdout + result.stderr
+    assert re.search(r"status page and API at http://127\.0\.0\.1:\d+", result.stdout)
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
     assert "healthy" in rows["alice"]
     assert "margin_call" in rows["bob"]  # near liquidation by design

@@ -135,6 +135,11 @@ class LocalSolana:
         """Produce `count` empty slots; returns the new processed slot."""
         return self.ledger.advance_slots(count)
 
+    def skip_slot(self, slot: int) -> None:
+        """Make the finalized chain skip `slot`: a block read there at `confirmed` lost its fork
+        (`getBlocks` no longer lists it)."""
+        self.ledger.skip_slot(slot)
+
     def finalize(self) -> int:
         """Advance far enough that everything written so far is visible at `finalized`."""
         return self.advance_slots(self.ledger.finalized_lag + 1)

@@ -82,6 +82,8 @@ class Ledger:
         self._histories: dict[str, _History] = {}
         self._token_accounts_by_owner: dict[str, set[str]] = {}
         self._accounts_by_program: dict[str, set[str]] = {}  # every owner an account ever had
+        # Slots the finalized chain does not contain (a fork seen at `confirmed` that lost).
+        self.skipped_slots: set[int] = set()
         self.genesis_hash = Hash(hashlib.sha256(b"xmargin-localnet-genesis").digest())
         self._sync_clock()
 
@@ -109,6 +111,15 @@ class Ledger:
     def blockhash(self, slot: int) -> Hash:
         """A deterministic identifier standing for the blockhash of `slot`."""
         return Hash(hashlib.sha256(b"xmargin-localnet-slot" + slot.to_bytes(8, "little")).digest())
+
+    def blocks(self, start: int, end: int) -> list[int]:
+        """The slots from `start` to `end` (inclusive) that have a block: all but skipped ones."""
+        return [slot for slot in range(max(0, start), end + 1) if slot not in self.skipped_slots]
+
+    def skip_slot(self, slot: int) -> None:
+        """Make `slot` one that the finalized chain skipped (its confirmed block lost a fork)."""
+        with self.lock:
+            self.skipped_slots.add(slot)
 
     def advance_slots(self, count: int) -> int:
         """Move the processed slot forward; returns the new processed slot."""

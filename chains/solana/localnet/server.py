@@ -2,7 +2,8 @@
 
 Methods: getSlot, getBalance, getAccountInfo, getMultipleAccounts, getTokenAccountsByOwner,
 getProgramAccounts (dataSize/memcmp filters),
-getBlockTime, getLatestBlockhash, getGenesisHash, getHealth, getVersion, getBlockHeight.
+getBlockTime, getBlocks, getLatestBlockhash, getGenesisHash, getHealth, getVersion,
+getBlockHeight.
 Reads honour `commitment` (default `finalized`, as real nodes do), `minContextSlot` (error -32016
 when the commitment's slot is below it), `dataSlice`, and base64 / base58 encodings. Responses
 carry `context.slot`. JSON-RPC batches are accepted.
@@ -61,6 +62,7 @@ class RpcMethods:
             "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
             "getProgramAccounts": self.get_program_accounts,
             "getBlockTime": self.get_block_time,
+            "getBlocks": self.get_blocks,
             "getLatestBlockhash": self.get_latest_blockhash,
             "getGenesisHash": lambda _p: json.dumps(str(self.ledger.genesis_hash)),
             "getHealth": lambda _p: '"ok"',
@@ -211,6 +213,23 @@ class RpcMethods:
         if slot > self.ledger.processed_slot or slot < 0:
             raise RpcError(-32004, f"Block not available for slot {slot}")
         return str(self.ledger.block_time(slot))
+
+    def get_blocks(self, params: list[Any]) -> str:
+        """Slots with a block from `start` to `end` (default and cap: the commitment's slot);
+        slots made skipped with `Ledger.skip_slot` are left out, as a real node leaves out
+        skipped slots."""
+        if not params or not isinstance(params[0], int):
+            raise RpcError(-32602, "Invalid params: expected a start slot")
+        end_given = len(params) > 1 and isinstance(params[1], int)
+        config = _config(params, 2 if end_given else 1)
+        commitment = config.get("commitment", "finalized")
+        if commitment == "processed":
+            raise RpcError(-32602, "Method does not support commitment below `confirmed`")
+        top = self._read_slot(config)
+        end = min(int(params[1]), top) if end_given else top
+        if end - params[0] > 500_000:
+            raise RpcError(-32602, "Slot range too large; max 500000")
+        return json.dumps(self.ledger.blocks(params[0], end))
 
     def get_latest_blockhash(self, params: list[Any]) -> str:
         slot = self._read_slot(_config(params, 0))

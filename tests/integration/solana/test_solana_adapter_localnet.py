@@ -81,8 +81,9 @@ async def test_demo_world_snapshot_has_every_balance_position_and_price(
     assert snapshot.issues == ()
     assert snapshot.read_point.finality == "finalized"
     assert snapshot.caip2 == f"solana:{DEMO_SOLANA.genesis_hash[:32]}"
-    # getLatestBlockhash + discovery (2 wallets x 2 token programs) + 1 chunk + getBlockTime
-    assert snapshot.request_count == 1 + 4 + 1 + 1
+    # getGenesisHash (a new adapter checks its endpoint once) + getLatestBlockhash + discovery
+    # (2 wallets x 2 token programs) + 1 chunk + getBlockTime
+    assert snapshot.request_count == 1 + 1 + 4 + 1 + 1
 
 
 async def test_bad_account_data_is_one_issue_naming_the_account_and_nothing_else_is_lost(
@@ -148,7 +149,7 @@ async def test_accounts_are_read_in_chunks_of_100_at_one_slot(chain: LocalSolana
     )
 
     accounts = 3 * len(wallets)  # wallet + USDC ATA + PYUSD ATA
-    assert snapshot.request_count == math.ceil(accounts / 100) + 2
+    assert snapshot.request_count == math.ceil(accounts / 100) + 2 + 1  # + getGenesisHash
     assert len(snapshot.balances) == accounts
     assert sum(b.amount_raw for b in snapshot.balances if b.asset == "SOL") == 3 * 10**9
     assert "context_slots" not in snapshot.extra
@@ -175,12 +176,13 @@ async def test_without_native_balances_only_the_token_accounts_are_read(
     calls = chain.rpc_calls()
     token_accounts = 2 * len(wallets)  # USDC ATA + PYUSD ATA: N = 150
     assert calls == {
+        "getGenesisHash": 1,  # once per endpoint of a new adapter
         "getLatestBlockhash": 1,
         "getMultipleAccounts": math.ceil(token_accounts / 100),  # 2
         "getMultipleAccounts.keys": token_accounts,
         "getBlockTime": 1,
     }
-    assert snapshot.request_count == 2 + 2
+    assert snapshot.request_count == 1 + 2 + 2
     assert sorted({b.asset for b in snapshot.balances}) == ["PYUSD", "USDC"]
     assert len(snapshot.balances) == token_accounts
 
