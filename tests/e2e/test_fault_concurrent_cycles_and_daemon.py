@@ -56,9 +56,12 @@ async def test_two_cycles_and_a_daemon_poll_each_chain_once_and_publish_each_cha
         {"a": [proxies[0].url], "b": [proxies[1].url]},
         service={"publish_interval_seconds": 3600},
     )
-    # One poll job run per chain at start, then not again within the test.
+    # One poll job run per chain at start, then not again within the test; and an RPC timeout
+    # longer than the hold, so that a held poll (when a cycle took the lock) completes.
     path.write_text(
-        path.read_text().replace("retries = 0", "retries = 0\npoll_interval_seconds = 3600")
+        path.read_text()
+        .replace("retries = 0", "retries = 0\npoll_interval_seconds = 3600")
+        .replace("timeout_seconds = 2", f"timeout_seconds = {HOLD_SECONDS * 3}")
     )
     async with db.session() as session:
         for name, wallet in WALLETS.items():
