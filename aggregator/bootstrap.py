@@ -213,7 +213,7 @@ async def serve_api(config: LoadedConfig, host: str | None, port: int | None) ->
     """
     import logging
 
-    from aggregator.signals import stop_event
+    from aggregator.ops.signals import stop_event
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = stop_event()

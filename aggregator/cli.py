@@ -83,7 +83,7 @@ def _configure_logs(cfg: LoadedConfig, log_format: LogFormat, *, quiet_text: boo
     command prints its own report on stdout)."""
     import logging
 
-    from aggregator.logs import configure_logging, secrets_of
+    from aggregator.ops.logs import configure_logging, secrets_of
 
     json_logs = log_format is LogFormat.json
     level = logging.WARNING if quiet_text and not json_logs else logging.INFO
@@ -140,7 +140,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @users_app.command("add")
 def users_add(name: str, config: ConfigOption = None) -> None:
     """Create a user."""
-    from aggregator import operator
+    from aggregator.commands import operator
 
     cfg = _load(config)
     user_id = _run(lambda: operator.add_user(cfg, name))
@@ -161,7 +161,7 @@ def users_list(
     config: ConfigOption = None,
 ) -> None:
     """List users and their wallets, or (with --status) the accounts needing attention."""
-    from aggregator import operator
+    from aggregator.commands import operator
 
     cfg = _load(config)
     if status or as_json:
@@ -185,7 +185,7 @@ def wallets_link(
     config: ConfigOption = None,
 ) -> None:
     """Link a wallet to a user (operator path; front ends use the signed-proof API)."""
-    from aggregator import operator
+    from aggregator.commands import operator
 
     cfg = _load(config)
     account = _run(lambda: operator.link_wallet(cfg, user, chain, address))
@@ -205,7 +205,7 @@ def cycle(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.t
     _configure_logs(cfg, log_format, quiet_text=True)
     report = _run(lambda: bootstrap.run_cycle(cfg))
     if log_format is LogFormat.json:
-        from aggregator.observability import log_cycle
+        from aggregator.ops.observability import log_cycle
 
         log_cycle(report)
     else:
@@ -221,8 +221,8 @@ def status(
     config: ConfigOption = None,
 ) -> None:
     """Print a user's latest published margin status."""
-    from aggregator import operator
-    from aggregator.presenters import status_table
+    from aggregator.commands import operator
+    from aggregator.commands.presenters import status_table
 
     cfg = _load(config)
     document = _run(lambda: operator.user_status(cfg, user))

@@ -28,9 +28,9 @@ from aggregator.bootstrap import (
     prepare_database,
     running_api,
 )
+from aggregator.commands.presenters import make_console, status_table
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
-from aggregator.presenters import make_console, status_table
 from aggregator.store import users as user_repo
 from aggregator.store.statuses import get_status
 from chains.evm.address import to_checksum

@@ -20,12 +20,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from aggregator.alerts.deliver import Deliverer
 from aggregator.bootstrap import Services, open_services, running_api
 from aggregator.config import LoadedConfig
-from aggregator.daemon_metrics import DaemonMetrics
 from aggregator.errors import XmarginError
-from aggregator.observability import after_poll, after_publish
+from aggregator.ops.metrics import DaemonMetrics
+from aggregator.ops.observability import after_poll, after_publish
+from aggregator.ops.signals import stop_event
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.publish import publish
-from aggregator.signals import stop_event
 from aggregator.store.observations import prune_observations
 
 log = logging.getLogger("xmargin.scheduler")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aggregator.config import ChainConfig, LoadedConfig
+from aggregator.config import LoadedConfig
+from aggregator.config_tables import ChainConfig
 from chains.base import EndpointPolicy
 from chains.evm.spec import AavePool, ChainlinkFeed, EvmChainSpec, EvmToken
 from chains.hyperliquid.spec import HyperliquidChainSpec, PerpCoin, PriceCoin, SpotToken

@@ -666,7 +666,10 @@ def figures_block(
     ]
     rows = [
         (f"API  GET {ROUTE} (anonymous: reads open)", api),
-        (f"API  GET {ROUTE} with a read API key (checked, rate-limited, RateLimit-* headers)", keyed),
+        (
+            f"API  GET {ROUTE} with a read API key (checked, rate-limited, RateLimit-* headers)",
+            keyed,
+        ),
         (f"bare Starlette, constant {BARE_BYTES} B JSON", bare),
     ]
     if sized is not None:

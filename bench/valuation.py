@@ -31,8 +31,8 @@ from pathlib import Path
 
 from aggregator.margin import Holding, Perp, evaluate_in_market, prepare_market
 from aggregator.margin.fast import evaluate_fast, fast_market
-from aggregator.risk_document import parse_portfolio
-from aggregator.risk_output import result_to_json
+from aggregator.risk.document import parse_portfolio
+from aggregator.risk.output import result_to_json
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "examples" / "portfolio.json"
 

@@ -23,7 +23,7 @@ from aggregator.auth.eip1271 import ChainReadError
 from aggregator.auth.errors import AuthError
 from aggregator.auth.proof import ExpectedProof, VerifiedProof, verify_proof
 from aggregator.auth.siwe import Purpose, SignInMessage, build_message, parse, render
-from aggregator.config import ChainConfig
+from aggregator.config_tables import ChainConfig
 from aggregator.store import auth as auth_repo
 from aggregator.store.errors import UnknownUser
 

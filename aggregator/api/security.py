@@ -36,7 +36,7 @@ from aggregator.auth.errors import AuthError
 from aggregator.auth.ratelimit import RateDecision, RateLimiter
 from aggregator.auth.signing_key import SigningKey
 from aggregator.auth.tokens import SessionKeyring
-from aggregator.config import AuthSettings
+from aggregator.config_tables import AuthSettings
 from aggregator.store import auth as auth_repo
 from aggregator.store.auth import ApiKeyRow
 from aggregator.store.database import Database

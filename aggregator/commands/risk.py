@@ -16,9 +16,9 @@ import typer
 
 from aggregator.config import ConfigError, load_config
 from aggregator.margin import evaluate as evaluate_portfolio
-from aggregator.portfolio_builder import risk_params
-from aggregator.risk_document import PortfolioError, parse_portfolio
-from aggregator.risk_output import result_to_json
+from aggregator.publish.portfolios import risk_params
+from aggregator.risk.document import PortfolioError, parse_portfolio
+from aggregator.risk.output import result_to_json
 
 risk_app = typer.Typer(no_args_is_help=True, add_completion=False)
 

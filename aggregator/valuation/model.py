@@ -1,7 +1,7 @@
 """The typed input of the risk engine: one account's book plus the market it is valued in.
 
 Plain frozen dataclasses over `Decimal` and timezone-aware `datetime`; no I/O, no validation
-beyond what the types say (documents are checked in `aggregator.risk_document`, the store
+beyond what the types say (documents are checked in `aggregator.risk.document`, the store
 builds these from rows). Amounts are human token units, prices USD per token.
 """
 

@@ -5,7 +5,8 @@ account `clearinghouseState` and `spotClearinghouseState` (and `userAbstraction`
 mode is older than `abstraction_ttl_seconds`), concurrently, under each URL's weight budget.
 Accounts are read oldest data first; those the budget (or a 429, or a failing URL) leaves
 unread on every URL keep the lines of their last read, and the poll says so in its issues (a new
-process gets the last reads from the store through `KeepsLastReads`, see aggregator/polling.py).
+process gets the last reads from the store through `KeepsLastReads`, see
+aggregator/polling/poll.py).
 
 HyperCore has no blocks to pin. The read point is the info responses' `time`: height = the
 newest `time` (ms) of the accounts in the snapshot, timestamp = the oldest one (seconds), so the

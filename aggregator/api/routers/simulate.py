@@ -1,7 +1,7 @@
 """What-if: a status for the stored book (or an inline one) plus proposed changes.
 
 The same pure engine as publish and `xmargin risk evaluate`: the user's published risk input
-(`margin_status.inputs.portfolio`) is the book; `aggregator.whatif` applies the changes to it;
+(`margin_status.inputs.portfolio`) is the book; `aggregator.risk.whatif` applies the changes to it;
 `evaluate` values before and after. Nothing is written.
 """
 
@@ -29,11 +29,11 @@ from aggregator.api.schemas import (
 )
 from aggregator.api.views import render_status
 from aggregator.margin import RiskParams, evaluate
-from aggregator.portfolio_builder import risk_params
-from aggregator.risk_document import PortfolioError, parse_portfolio
-from aggregator.risk_output import result_to_json
+from aggregator.publish.portfolios import risk_params
+from aggregator.risk.document import PortfolioError, parse_portfolio
+from aggregator.risk.output import result_to_json
+from aggregator.risk.whatif import Change, WhatIfError, apply_changes
 from aggregator.store.statuses import get_status
-from aggregator.whatif import Change, WhatIfError, apply_changes
 
 router = APIRouter(tags=["what-if"])
 

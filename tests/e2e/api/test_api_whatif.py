@@ -12,8 +12,8 @@ import psycopg
 
 from aggregator.api.schemas import SimulateResponse
 from aggregator.margin import evaluate
-from aggregator.risk_document import parse_portfolio
-from aggregator.risk_output import result_to_json
+from aggregator.risk.document import parse_portfolio
+from aggregator.risk.output import result_to_json
 from aggregator.store.database import libpq_url
 from tests.e2e.api.conftest import CHAIN, ApiWorld
 from tests.e2e.conftest import REPO

@@ -10,7 +10,7 @@ import time
 from alert_builders import ENV, SECRET, publish, query, settings, status, users, webhook
 
 from aggregator.alerts.deliver import Deliverer, retry_delay
-from aggregator.daemon_metrics import DaemonMetrics
+from aggregator.ops.metrics import DaemonMetrics
 from aggregator.store.database import Database
 from tests.alert_receiver import Receiver
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from aggregator.api.schemas import MarginStatus
 from aggregator.api.views import liquidation_reason, render_status, render_summary
 from aggregator.margin import evaluate
-from aggregator.risk_document import parse_portfolio
-from aggregator.risk_output import result_to_json
+from aggregator.risk.document import parse_portfolio
+from aggregator.risk.output import result_to_json
 
 BOOK = {
     "as_of": "2026-12-01T12:00:00Z",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.whatif import Change, WhatIfError, apply_changes
+from aggregator.risk.whatif import Change, WhatIfError, apply_changes
 
 BOOK: dict[str, Any] = {
     "as_of": "2026-12-01T12:00:00Z",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aggregator.config import load_config
 from aggregator.margin import evaluate
-from aggregator.portfolio_builder import (
+from aggregator.publish.portfolios import (
     ObservedChain,
     ObservedLine,
     ObservedPrice,

@@ -6,7 +6,7 @@ import time
 
 from prometheus_client import generate_latest
 
-from aggregator.daemon_metrics import DaemonMetrics, endpoint_labels
+from aggregator.ops.metrics import DaemonMetrics, endpoint_labels
 from chains.endpoints import EndpointHealth
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from aggregator.api.metrics import ApiMetrics
-from aggregator.daemon_metrics import DaemonMetrics
+from aggregator.ops.metrics import DaemonMetrics
 from chains.endpoints import EndpointHealth
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana" / "xmargin.json"

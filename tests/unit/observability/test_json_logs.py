@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_config
-from aggregator.logs import configure_logging, secrets_of
+from aggregator.ops.logs import configure_logging, secrets_of
 
 REPO = Path(__file__).resolve().parents[3]
 

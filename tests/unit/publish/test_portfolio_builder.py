@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from aggregator.config import LoadedConfig, load_config
-from aggregator.portfolio_builder import (
+from aggregator.publish.portfolios import (
     ObservedChain,
     ObservedLine,
     ObservedPrice,

@@ -24,7 +24,7 @@ from aggregator.margin import (
     evaluate_in_market,
     prepare_market,
 )
-from aggregator.risk_output import result_to_json
+from aggregator.risk.output import result_to_json
 from aggregator.valuation.exposure import new_line, new_sides
 from aggregator.valuation.model import PRECISION
 from aggregator.valuation.weights import AssetCurve, LiabilityCurve, perp_margin_ratios

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from aggregator.margin import evaluate
-from aggregator.risk_document import PortfolioError, parse_portfolio
-from aggregator.risk_output import decimal_text, result_to_json
+from aggregator.risk.document import PortfolioError, parse_portfolio
+from aggregator.risk.output import decimal_text, result_to_json
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "examples" / "portfolio.json"
 
@@ -126,7 +126,7 @@ def test_status_document_shape() -> None:
 
 
 def test_schema_lists_the_fields_the_parser_reads() -> None:
-    from aggregator import risk_document as rd
+    from aggregator.risk import document as rd
 
     schema = json.loads((EXAMPLE.parents[1] / "portfolio.schema.json").read_text())
     props = schema["properties"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aggregator.reorg import judge_read_point
+from aggregator.polling.reorg import judge_read_point
 from aggregator.store.observations import StoredHead
 from chains.base import HeadCheck, ReadPoint
 

@@ -2,7 +2,7 @@
 
 `parse_portfolio` turns a decoded JSON document (see config/portfolio.schema.json) into the
 typed `Portfolio`, naming the offending field on any error (`holdings[2].amount: not a decimal
-number`). The other direction, and the status document out, live in `aggregator.risk_output`.
+number`). The other direction, and the status document out, live in `aggregator.risk.output`.
 """
 
 from __future__ import annotations

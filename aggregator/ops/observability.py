@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from aggregator.daemon_metrics import DaemonMetrics, endpoint_labels
+from aggregator.ops.metrics import DaemonMetrics, endpoint_labels
 from aggregator.polling import ChainPollResult
 from aggregator.store.attention import status_counts
 from aggregator.store.database import Database

@@ -2,7 +2,7 @@
 
 `result_to_json` turns a `MarginResult` into the JSON dict that `xmargin risk evaluate` prints
 and that the publisher stores, so both always agree. `portfolio_to_document` is the inverse of
-`aggregator.risk_document.parse_portfolio`. Numbers go out as decimal strings (never floats),
+`aggregator.risk.document.parse_portfolio`. Numbers go out as decimal strings (never floats),
 `null` for none.
 """
 
@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from aggregator.margin import LineValue, MarginResult, Portfolio, Sides
-from aggregator.risk_document import _PARAM_BOUNDS
+from aggregator.risk.document import _PARAM_BOUNDS
 
 OUTPUT_PLACES = 18  # decimal places of every number in a status document
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aggregator.reorg import HeadVerdict, judge_read_point
+from aggregator.polling.reorg import HeadVerdict, judge_read_point
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
 from aggregator.store.observations import (
