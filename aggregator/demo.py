@@ -83,6 +83,42 @@ DEMO_EVM_BOOKS: dict[str, dict[int, EvmSeed]] = {
 }
 
 
+async def _start_local_server(
+    module: str, args: list[str], what: str, processes: list[asyncio.subprocess.Process]
+) -> None:
+    """`python -m module args...` in a process of its own (added to `processes` at once, so
+    the caller stops it), waited for until it prints that it is listening.
+
+    May raise: XmarginError (it did not start within a minute).
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    processes.append(process)
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+    except TimeoutError:
+        line = b""
+    if b"listening" not in line:
+        rest = line + (await process.stdout.read() if process.returncode else b"")
+        raise XmarginError(
+            f"demo: {what} did not start: {rest.decode(errors='replace').strip()[-300:]}"
+        )
+
+
+async def _stop_local_servers(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
 @asynccontextmanager
 async def _solana_nodes(config: LoadedConfig, console: Console) -> AsyncIterator[list[str]]:
     """One local Solana RPC (LiteSVM, demo world seeded, a slot every 400 ms) per Solana chain,
@@ -94,38 +130,17 @@ async def _solana_nodes(config: LoadedConfig, console: Console) -> AsyncIterator
             if chain.family != "solana":
                 continue
             port = urlparse(chain.rpc_urls[0]).port or 8899
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
+            await _start_local_server(
                 "chains.solana.localnet",
-                "--port",
-                str(port),
-                "--seed-demo",
-                "--slot-ms",
-                "400",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                ["--port", str(port), "--seed-demo", "--slot-ms", "400"],
+                f"the local Solana RPC for {key}",
+                processes,
             )
-            processes.append(process)
-            assert process.stdout is not None
-            try:
-                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-            except TimeoutError:
-                line = b""
-            if b"listening" not in line:
-                rest = line + (await process.stdout.read() if process.returncode else b"")
-                raise XmarginError(
-                    f"demo: the local Solana RPC for {key} did not start: "
-                    f"{rest.decode(errors='replace').strip()[-300:]}"
-                )
             console.print(f"[dim]{key}: local Solana RPC (LiteSVM) at {chain.rpc_urls[0]}[/]")
             keys.append(key)
         yield keys
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-                await process.wait()
+        await _stop_local_servers(processes)
 
 
 @asynccontextmanager
@@ -141,33 +156,17 @@ async def _hyperliquid_nodes(
             if chain.family != "hyperliquid":
                 continue
             port = urlparse(chain.rpc_urls[0]).port or 18960
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
+            await _start_local_server(
                 "chains.hyperliquid.localnet",
-                *("--port", str(port), "--seed-demo", "--move-marks-ms", "2000"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                ["--port", str(port), "--seed-demo", "--move-marks-ms", "2000"],
+                f"the local Hyperliquid info server for {key}",
+                processes,
             )
-            processes.append(process)
-            assert process.stdout is not None
-            try:
-                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-            except TimeoutError:
-                line = b""
-            if b"listening" not in line:
-                raise XmarginError(
-                    f"demo: the local Hyperliquid info server for {key} did not start: "
-                    f"{line.decode(errors='replace').strip()[-300:]}"
-                )
             console.print(f"[dim]{key}: local Hyperliquid info server at {chain.rpc_urls[0]}[/]")
             seeded += [(user, key, demo_evm_wallet(user)) for user in ("alice", "bob")]
         yield seeded
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.terminate()
-                await process.wait()
+        await _stop_local_servers(processes)
 
 
 @asynccontextmanager

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aggregator.risk.whatif import Action
+
 Reason = Literal["no_debt", "no_exposure", "price_invalid", "stale", "unreachable"]
 StatusName = Literal["healthy", "warning", "margin_call", "liquidatable"]
 
@@ -355,16 +357,7 @@ class ChainList(_Model):
 class Change(_Model):
     """One proposed change; which fields apply depends on `action`."""
 
-    action: Literal[
-        "deposit",
-        "withdraw",
-        "borrow",
-        "repay",
-        "open_perp",
-        "resize_perp",
-        "close_perp",
-        "price_shock",
-    ] = Field(examples=["borrow"])
+    action: Action = Field(examples=["borrow"])
     chain: str | None = Field(
         default=None,
         description="CAIP-2 chain id (as the book names it)",

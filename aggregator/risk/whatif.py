@@ -35,16 +35,6 @@ Action = Literal[
     "close_perp",
     "price_shock",
 ]
-ACTIONS: tuple[Action, ...] = (
-    "deposit",
-    "withdraw",
-    "borrow",
-    "repay",
-    "open_perp",
-    "resize_perp",
-    "close_perp",
-    "price_shock",
-)
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)

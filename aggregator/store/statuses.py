@@ -260,42 +260,6 @@ async def status_history(
     return [_record(row, row.recorded_at) for row in rows]
 
 
-async def history_after(
-    session: AsyncSession, seqs: dict[int, int], limit_per_user: int = 1000
-) -> list[StatusRecord]:
-    """For each user id → seq in `seqs`, the history records with a greater seq, oldest first
-    per user (at most `limit_per_user` each): what a stream client that saw `seq` missed."""
-    if not seqs:
-        return []
-    rows = await session.scalars(
-        select(m.MarginStatusHistory).from_statement(_HISTORY_AFTER),
-        {
-            "user_ids": list(seqs),
-            "seqs": [seqs[user_id] for user_id in seqs],
-            "per_user": limit_per_user,
-        },
-    )
-    return [_record(row, row.recorded_at) for row in rows]
-
-
-_HISTORY_AFTER = text(
-    """
-    SELECT h.*
-    FROM unnest(CAST(:user_ids AS bigint[]), CAST(:seqs AS bigint[])) AS seen(user_id, seq)
-    CROSS JOIN LATERAL (
-        SELECT * FROM margin_status_history x
-        WHERE x.user_id = seen.user_id AND x.seq > seen.seq
-        ORDER BY x.seq
-        LIMIT :per_user
-    ) AS h
-    ORDER BY h.user_id, h.seq
-    """
-).bindparams(
-    bindparam("user_ids", type_=ARRAY(BIGINT)),
-    bindparam("seqs", type_=ARRAY(BIGINT)),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class RecordedDocument:
     """What a stream event needs of a history row: no summary columns, and of the inputs only
@@ -329,8 +293,9 @@ _DOCUMENTS_AFTER = text(
 async def documents_after(
     session: AsyncSession, seqs: dict[int, int], limit_per_user: int = 1000
 ) -> list[RecordedDocument]:
-    """`history_after`, reading only what a stream event is rendered from (one Core query,
-    no ORM objects)."""
+    """For each user id → seq in `seqs`, the history rows with a greater seq, oldest first per
+    user (at most `limit_per_user` each): what a stream client that saw `seq` missed. Only what
+    an event is rendered from is read (one Core query, no ORM objects)."""
     if not seqs:
         return []
     rows = await session.execute(

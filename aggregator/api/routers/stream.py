@@ -25,7 +25,7 @@ from aggregator.api.errors import ApiError
 from aggregator.api.routers.margin import ERRORS
 from aggregator.api.stream_hub import StatusEvent
 from aggregator.store import users as user_repo
-from aggregator.store.statuses import get_statuses, history_after
+from aggregator.store.statuses import documents_after, get_statuses
 
 router = APIRouter(tags=["stream"])
 
@@ -191,7 +191,7 @@ async def _first_events(
 
     fresh = [u for u in user_ids if u not in resume]
     async with context.database.session() as session:
-        replay = await history_after(session, resume) if resume else []
+        replay = await documents_after(session, resume) if resume else []
         current = await get_statuses(session, fresh) if fresh else {}
     events = [event_of(record) for record in replay]
     events += [event_of(current[u]) for u in fresh if u in current]
