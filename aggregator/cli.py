@@ -19,8 +19,9 @@ import typer
 from aggregator.addresses import AddressError
 from aggregator.commands.alerts import alerts_app
 from aggregator.commands.keys import keys_app
+from aggregator.commands.options import ConfigOption, load_or_exit
 from aggregator.commands.risk import risk_app
-from aggregator.config import ConfigError, LoadedConfig, default_config_path, load_config
+from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
 
 app = typer.Typer(
@@ -41,16 +42,6 @@ app.add_typer(wallets_app, name="wallets")
 app.add_typer(risk_app, name="risk", help="Risk math without chains or a database.")
 app.add_typer(keys_app, name="keys", help="Operator API keys (hashed, scoped, rate-limited).")
 app.add_typer(alerts_app, name="alerts", help="Alert webhooks: send a test event.")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="XMARGIN_CONFIG",
-        help="Config file (default: $XMARGIN_CONFIG, else config/devnet.toml).",
-        show_default=False,
-    ),
-]
 
 
 class LogFormat(StrEnum):
@@ -95,13 +86,6 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(config: Path | None) -> LoadedConfig:
-    try:
-        return load_config(config or default_config_path())
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-
-
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, T]], *, server: bool = False) -> T:
     """Run an async command, turning known errors into one line and an exit code. Servers
     (`api`, `run`, `demo`) run on uvloop."""
@@ -123,7 +107,7 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, T]], *, server: bool = F
 @config_app.command("check")
 def config_check(path: Annotated[Path, typer.Argument(help="The config file to check.")]) -> None:
     """Print `ok`, or one line per problem naming the file and the key (exit 2)."""
-    _load(path)
+    load_or_exit(path)
     typer.echo("ok")
 
 
@@ -132,7 +116,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Bring the database to the newest schema (Alembic `upgrade head`)."""
     from aggregator import bootstrap
 
-    _load(config)
+    load_or_exit(config)
     url = _run(bootstrap.prepare_database)
     typer.echo(f"database at head: {bootstrap.masked(url)}")
 
@@ -142,7 +126,7 @@ def users_add(name: str, config: ConfigOption = None) -> None:
     """Create a user."""
     from aggregator.commands import operator
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     user_id = _run(lambda: operator.add_user(cfg, name))
     typer.echo(f"user {name} added (id {user_id})")
 
@@ -163,7 +147,7 @@ def users_list(
     """List users and their wallets, or (with --status) the accounts needing attention."""
     from aggregator.commands import operator
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     if status or as_json:
         wanted = [s.value for s in status] if status else None
         rows = _run(lambda: operator.users_by_status(cfg, wanted))
@@ -187,7 +171,7 @@ def wallets_link(
     """Link a wallet to a user (operator path; front ends use the signed-proof API)."""
     from aggregator.commands import operator
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     account = _run(lambda: operator.link_wallet(cfg, user, chain, address))
     typer.echo(f"linked {account} to {user}")
 
@@ -201,7 +185,7 @@ def cycle(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.t
     """
     from aggregator import bootstrap
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     _configure_logs(cfg, log_format, quiet_text=True)
     report = _run(lambda: bootstrap.run_cycle(cfg))
     if log_format is LogFormat.json:
@@ -224,7 +208,7 @@ def status(
     from aggregator.commands import operator
     from aggregator.commands.presenters import status_table
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     document = _run(lambda: operator.user_status(cfg, user))
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -251,7 +235,7 @@ def api(
     """Serve the HTTP API alone (reads what the daemon or cron publishes)."""
     from aggregator import bootstrap
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     _configure_logs(cfg, log_format)
     _run(lambda: bootstrap.serve_api(cfg, host, port), server=True)
 
@@ -281,7 +265,7 @@ def run(
     delivery when webhooks are configured, and the HTTP API beside them."""
     from aggregator import scheduler
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     _configure_logs(cfg, log_format)
     _run(
         lambda: scheduler.run_forever(
@@ -307,7 +291,7 @@ def demo(
     and its status page are served meanwhile (the URL is printed)."""
     import aggregator.demo as demo_module
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     _run(lambda: demo_module.run_demo(cfg, once=once, host=host, port=port), server=True)
 
 

@@ -8,34 +8,16 @@ outbox and the deliverer retries it like any event), 2 for an unknown webhook or
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aggregator.alerts.deliver import DeliveryReport
-from aggregator.config import ConfigError, LoadedConfig, default_config_path, load_config
+from aggregator.commands.options import ConfigOption, load_or_exit
+from aggregator.config import LoadedConfig
 from aggregator.errors import XmarginError
 
 alerts_app = typer.Typer(no_args_is_help=True, add_completion=False)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="XMARGIN_CONFIG",
-        help="Config file (default: $XMARGIN_CONFIG, else config/devnet.toml).",
-        show_default=False,
-    ),
-]
-
-
-def _load(config: Path | None) -> LoadedConfig:
-    try:
-        return load_config(config or default_config_path())
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 async def send_test_events(config: LoadedConfig, names: list[str]) -> DeliveryReport:
@@ -69,7 +51,7 @@ def alerts_test(
     config: ConfigOption = None,
 ) -> None:
     """Send a signed test event to the configured webhooks and print what they answered."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     known = [w.name for w in cfg.alerts.webhooks]
     if not known:
         typer.echo(f"error: {cfg.path}: alerts.webhooks: no webhook is configured", err=True)

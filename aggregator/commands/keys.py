@@ -9,36 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from aggregator.auth.api_keys import SCOPES, Scope, parse_scope
-from aggregator.config import ConfigError, LoadedConfig, default_config_path, load_config
+from aggregator.commands.options import ConfigOption, load_or_exit
+from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
 from aggregator.store import auth as auth_repo
 from aggregator.store.auth import ApiKeyRow
 
 keys_app = typer.Typer(no_args_is_help=True, add_completion=False)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="XMARGIN_CONFIG",
-        help="Config file (default: $XMARGIN_CONFIG, else config/devnet.toml).",
-        show_default=False,
-    ),
-]
-
-
-def _load(config: Path | None) -> LoadedConfig:
-    try:
-        return load_config(config or default_config_path())
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -103,7 +85,7 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print it once: it is stored only as a hash."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     try:
         chosen = parse_scope(scope)
         row, key = asyncio.run(_create(cfg, name, chosen, rate_per_minute))
@@ -123,7 +105,7 @@ def revoke(
     name: Annotated[str, typer.Argument(help="The key's name.")], config: ConfigOption = None
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     try:
         row = asyncio.run(_revoke(cfg, name))
     except UserInputError as exc:
@@ -136,7 +118,7 @@ def revoke(
 @keys_app.command("list")
 def list_keys(config: ConfigOption = None) -> None:
     """List keys: name, public id, scope, rate limit, state (never the key or its hash)."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     try:
         rows = asyncio.run(_list(cfg))
     except XmarginError as exc:
