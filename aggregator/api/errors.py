@@ -127,13 +127,19 @@ async def _on_dbapi_error(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated or _is_connection_error(exc):
         return await _on_database_down(request, exc)
-    raise exc
+    return await _on_unexpected(request, exc)
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
     import psycopg
 
     return isinstance(exc.orig, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Json:
+    # A bug, not the client's doing: logged with its traceback, answered in the one shape.
+    log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "an internal error; it has been logged", None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -145,3 +151,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, _on_database_down)
     app.add_exception_handler(ConnectionError, _on_database_down)
     app.add_exception_handler(DBAPIError, _on_dbapi_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -91,17 +91,20 @@ async def issue_nonce(
             )
     except UnknownUser:
         raise ApiError(404, "not_found", f"no user with id {user_id}", "user") from None
-    message = build_message(
-        domain=settings.domain,
-        address=address,
-        uri=settings.uri,
-        chain=chain.config.caip2,
-        nonce=row.nonce,
-        issued_at=row.issued_at,
-        expiration_time=row.expires_at,
-        user_id=user_id,
-        purpose=purpose,
-    )
+    try:
+        message = build_message(
+            domain=settings.domain,
+            address=address,
+            uri=settings.uri,
+            chain=chain.config.caip2,
+            nonce=row.nonce,
+            issued_at=row.issued_at,
+            expiration_time=row.expires_at,
+            user_id=user_id,
+            purpose=purpose,
+        )
+    except AuthError as exc:  # the nonce issued for it is never used and expires
+        raise ApiError(422, exc.reason, exc.args[0], exc.field) from None
     return {
         "nonce": row.nonce,
         "message": render(message),

@@ -32,9 +32,9 @@ def normalize_evm_address(value: str, *, require_checksum: bool = True) -> Addre
     """Return the EIP-55 spelling of `value`.
 
     A mixed-case address must carry a correct EIP-55 checksum (a wrong one is most likely a typo).
-    An all-lowercase or all-uppercase address carries no checksum: it is refused when
-    `require_checksum` is True (the default, for config files and wallet links) and checksummed
-    otherwise.
+    An all-lowercase or all-uppercase address carries no checksum (unless it is its own EIP-55
+    spelling): it is refused when `require_checksum` is True (the default, for config files and
+    wallet links) and checksummed otherwise.
     May raise: EvmAddressError.
     """
     if not isinstance(value, str):
@@ -60,7 +60,9 @@ def normalize_evm_address(value: str, *, require_checksum: bool = True) -> Addre
                 f"EVM address {value!r} has an invalid EIP-55 checksum (expected {expected})"
             )
         return Address(expected)
-    if require_checksum and letters:
+    # Single-case: a checksum only when EIP-55 spells it so (one address in a few hundred has
+    # every letter lowercase in its checksummed form).
+    if require_checksum and letters and text != expected:
         raise EvmAddressError(
             f"EVM address {value!r} is not EIP-55 checksummed (expected {expected})"
         )
