@@ -115,3 +115,14 @@ async def test_database_away_mid_service_is_503_and_back_serves_again(world: Api
     finally:
         await asyncio.to_thread(stop_api, process)
         await relay.stop()
+
+
+async def test_the_interactive_docs_are_served_from_local_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    script = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert len(script.content) > 100_000
+    assert (await client.get("/docs/assets/../../etc/passwd")).status_code == 404
