@@ -26,6 +26,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def env_var_name(value: str) -> str:
+    """`value`, when it can name an environment variable (secrets are read from those).
+
+    May raise: ValueError.
+    """
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
 Ratio = Annotated[Decimal, Field(ge=0)]
 
 
@@ -138,9 +148,7 @@ class AuthSettings(_Strict):
     @field_validator("session_key_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
+        return env_var_name(value)
 
     @field_validator("attestation_verifying_contract")
     @classmethod

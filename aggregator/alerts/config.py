@@ -1,6 +1,7 @@
 """The `[alerts]` table: webhooks, which transitions each receives, and the delivery policy.
 
-Kept free of the rest of the config module (it imports this one), and of the store.
+Kept free of the config loader (it imports this one) and of the store; the shared pieces come
+from `aggregator.config_tables`.
 """
 
 from __future__ import annotations
@@ -8,19 +9,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from aggregator.config_tables import _Strict, env_var_name
 
 AlertKind = Literal["warning", "margin_call", "liquidatable", "healthy", "stale"]
-ALERT_KINDS: tuple[AlertKind, ...] = ("warning", "margin_call", "liquidatable", "healthy", "stale")
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 TEST_KIND = "test"
 """The kind of the event `xmargin alerts test` sends (never produced by a transition)."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WebhookConfig(_Strict):
@@ -30,7 +29,7 @@ class WebhookConfig(_Strict):
     name: str
     url: str
     secret_env: str
-    transitions: Annotated[list[AlertKind], Field(min_length=1)] = list(ALERT_KINDS)
+    transitions: list[AlertKind] = Field(default_factory=lambda: list(ALERT_KINDS), min_length=1)
     users: list[str] | None = None  # user names; None: every user
     min_interval_seconds: Annotated[float, Field(ge=0)] = 0.0
 
@@ -52,9 +51,7 @@ class WebhookConfig(_Strict):
     @field_validator("secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
+        return env_var_name(value)
 
     @field_validator("transitions")
     @classmethod
@@ -94,7 +91,7 @@ def webhook_url_problem(url: str) -> str | None:
 class AlertSettings(_Strict):
     """Webhooks and how the deliverer treats them (retries never give up: nothing is lost)."""
 
-    webhooks: list[WebhookConfig] = []
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
     deliver_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
     backoff_base_seconds: Annotated[float, Field(gt=0)] = 2.0
