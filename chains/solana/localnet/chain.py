@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from decimal import Decimal
 from types import TracebackType
 from typing import Literal
 
@@ -313,11 +314,17 @@ class LocalSolana:
         *,
         cumulative_deposit_interest: int = 10**10,
         cumulative_borrow_interest: int = 10**10,
+        weights: tuple[int, int, int, int] = (10_000, 10_000, 10_000, 10_000),
+        imf_factor: int = 0,
+        name: str = "",
         program_id: str = DRIFT_PROGRAM,
     ) -> Pubkey:
-        """Write a SpotMarket at its PDA; interest in SPOT_CUMULATIVE_INTEREST_PRECISION (1e10)."""
+        """Write a SpotMarket at its PDA; interest in SPOT_CUMULATIVE_INTEREST_PRECISION (1e10).
+        `weights`: (initial asset, maintenance asset, initial liability, maintenance
+        liability) in MARGIN_PRECISION (1e4 = 100 %); the default is Drift's quote market's."""
         program = Pubkey.from_string(program_id)
         address = drift.spot_market_address(program, market_index)
+        initial_asset, maintenance_asset, initial_liability, maintenance_liability = weights
         data = drift.encode_spot_market(
             address=address,
             mint=_key(mint),
@@ -325,6 +332,12 @@ class LocalSolana:
             decimals=decimals,
             cumulative_deposit_interest=cumulative_deposit_interest,
             cumulative_borrow_interest=cumulative_borrow_interest,
+            name=name,
+            initial_asset_weight=initial_asset,
+            maintenance_asset_weight=maintenance_asset,
+            initial_liability_weight=initial_liability,
+            maintenance_liability_weight=maintenance_liability,
+            imf_factor=imf_factor,
         )
         self.set_raw_account(address, data, program)
         return address
@@ -385,13 +398,18 @@ class LocalSolana:
         pending_referrer_fees_sf: int = 0,
         collateral_mint: Pubkey | str | None = None,
         token_program: str = SPL_TOKEN_PROGRAM,
+        loan_to_value_pct: int = 0,
+        liquidation_threshold_pct: int = 0,
+        borrow_factor_pct: int = 100,
         program_id: str = KAMINO_PROGRAM,
     ) -> Pubkey:
         """Write a Reserve (real 8,624-byte layout) at `reserve`, owned by the klend program.
 
         Exchange rate: (available + borrowed_sf/2^60 - fees_sf/2^60) liquidity base units per
         `collateral_supply` collateral tokens. `collateral_mint` defaults to a key derived from
-        the reserve (klend's is a PDA; nothing here reads it)."""
+        the reserve (klend's is a PDA; nothing here reads it). Risk parameters as klend's
+        config: LTV <= liquidation threshold <= 100 %, borrow factor >= 100 %; the defaults
+        are a reserve that cannot back a borrow."""
         reserve_key = _key(reserve)
         collateral = (
             _key(collateral_mint)
@@ -410,6 +428,9 @@ class LocalSolana:
             accumulated_referrer_fees_sf=accumulated_referrer_fees_sf,
             pending_referrer_fees_sf=pending_referrer_fees_sf,
             token_program=Pubkey.from_string(token_program),
+            loan_to_value_pct=loan_to_value_pct,
+            liquidation_threshold_pct=liquidation_threshold_pct,
+            borrow_factor_pct=borrow_factor_pct,
         )
         self.set_raw_account(reserve_key, data, Pubkey.from_string(program_id))
         return reserve_key
@@ -423,16 +444,28 @@ class LocalSolana:
         *,
         asset_share_value: int = marginfi.I80F48_ONE,
         liability_share_value: int = marginfi.I80F48_ONE,
+        weights: tuple[Decimal, Decimal, Decimal, Decimal] = (
+            Decimal(0),
+            Decimal(0),
+            Decimal(1),
+            Decimal(1),
+        ),
         program_id: str = MARGINFI_PROGRAM,
     ) -> Pubkey:
         """Write a Bank (real 1,864-byte layout) at `bank`; share values as I80F48 bits
-        (value x 2**48): base units per share."""
+        (value x 2**48): base units per share. `weights`: (asset init, asset maint, liability
+        init, liability maint); the default is marginfi's `BankConfig::default()`."""
+        asset_init, asset_maint, liability_init, liability_maint = weights
         data = marginfi.encode_bank(
             mint=_key(mint),
             mint_decimals=mint_decimals,
             group=_key(group),
             asset_share_value=asset_share_value,
             liability_share_value=liability_share_value,
+            asset_weight_init=asset_init,
+            asset_weight_maint=asset_maint,
+            liability_weight_init=liability_init,
+            liability_weight_maint=liability_maint,
         )
         self.set_raw_account(bank, data, Pubkey.from_string(program_id))
         return _key(bank)

@@ -8,6 +8,7 @@ Kamino accounts use the real program ids and PDAs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
@@ -195,6 +196,9 @@ def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
     SOL reserve: 1,000 SOL available + 260 SOL borrowed - 10 SOL fees (6 protocol, 3 referrer,
     1 pending) = 1,250 SOL for 1,000 collateral tokens: 1 kSOL = 1.25 SOL.
     USDC reserve: 408,000 + 100,000 USDC for 500,000 collateral tokens: 1 kUSDC = 1.016 USDC.
+    Risk parameters are those decoded from real main-market reserves (tests/fixtures/solana/
+    real_accounts): SOL LTV 74 %, liquidation threshold 75 %, borrow factor 125 %; USDC 80 % /
+    90 % / 100 %.
     """
     demo = DEMO_SOLANA
     local.set_kamino_reserve(
@@ -208,6 +212,9 @@ def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
         accumulated_referrer_fees_sf=(3 * 10**9) << 60,
         pending_referrer_fees_sf=(1 * 10**9) << 60,
         collateral_supply=1_000 * 10**9,
+        loan_to_value_pct=74,
+        liquidation_threshold_pct=75,
+        borrow_factor_pct=125,
     )
     local.set_kamino_reserve(
         demo.kamino_reserve_usdc,
@@ -217,6 +224,8 @@ def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
         available_amount=408_000 * 10**6,
         borrowed_amount_sf=(100_000 * 10**6) << 60,
         collateral_supply=500_000 * 10**6,
+        loan_to_value_pct=80,
+        liquidation_threshold_pct=90,
     )
 
 
@@ -226,7 +235,9 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
     Share values are exact in I80F48 (binary fractions) so the demo figures are round.
     USDC bank: 1 share = 1.0625 USDC deposited, 1.125 USDC owed. SOL bank: 1 share = 1 SOL
     deposited, 1.25 SOL owed. bob: 2,000 USDC-bank asset shares = 2,125 USDC deposit, 4 SOL-bank
-    liability shares = 5 SOL debt.
+    liability shares = 5 SOL debt. Weights (asset init / maint, liability init / maint), binary
+    fractions near real mainnet banks' (USDT 1 / 1 / 1.25 / 1.1, JitoSOL 0.65 / 0.8 / 1.3 /
+    1.2): USDC 1 / 1 / 1.25 / 1.125, SOL 0.625 / 0.75 / 1.25 / 1.125.
     """
     demo = DEMO_SOLANA
     one = 1 << 48  # I80F48 1.0
@@ -237,6 +248,7 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
         6,
         asset_share_value=one * 17 // 16,
         liability_share_value=one * 9 // 8,
+        weights=(Decimal(1), Decimal(1), Decimal("1.25"), Decimal("1.125")),
     )
     local.set_marginfi_bank(
         demo.marginfi_bank_sol,
@@ -245,6 +257,7 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
         9,
         asset_share_value=one,
         liability_share_value=one * 5 // 4,
+        weights=(Decimal("0.625"), Decimal("0.75"), Decimal("1.25"), Decimal("1.125")),
     )
     local.set_marginfi_account(
         demo.bob,
@@ -275,8 +288,17 @@ def seed_demo_world(local: LocalSolana) -> None:
     local.mint_to(demo.alice, pyusd, 1_000 * 10**6)
     local.mint_to(demo.bob, usdc, 500 * 10**6)
     set_demo_prices(local)
-    local.set_drift_spot_market(0, usdc, 6, cumulative_deposit_interest=10**10)
-    local.set_drift_spot_market(1, WSOL_MINT, 9, cumulative_borrow_interest=10**10)
+    local.set_drift_spot_market(0, usdc, 6, cumulative_deposit_interest=10**10, name="USDC")
+    local.set_drift_spot_market(
+        1,
+        WSOL_MINT,
+        9,
+        cumulative_borrow_interest=10**10,
+        # the weights and imf factor decoded from a real SOL spot market (1e4 / 1e6 precision)
+        weights=(8_000, 9_000, 12_000, 11_000),
+        imf_factor=1_250,
+        name="SOL",
+    )
     local.set_drift_user(
         demo.alice,
         spot=((0, 5_000 * 10**9, "deposit"), (1, 2 * 10**9, "borrow")),  # scaled: 1e9 precision
