@@ -64,9 +64,13 @@ def evaluate_in_market(
     factors: FactorModel = FactorModel(),
     liquidation: bool = True,
     limits: bool = True,
+    lines: bool = True,
 ) -> MarginResult:
     """`evaluate` against a market prepared once (`prepare_market`) for many accounts.
 
+    `lines=False` (standard mode) skips the per-line values: the totals, health, health factor
+    and status are the same numbers, operation for operation, and `lines` comes back empty (a
+    publish pass stores these headline figures; the lines are rendered on read).
     May raise: as `evaluate`.
     """
     holdings = tuple(holdings)
@@ -77,7 +81,9 @@ def evaluate_in_market(
         shape = (len(holdings), len(holdings) + len(perps))
         if mode == "portfolio":
             return _evaluate_portfolio(market, groups, factors, liquidation, limits, shape)
-        return _evaluate_standard(market, groups, liquidation, limits, shape)
+        if not lines:
+            shape = (0, 0)
+        return _evaluate_standard(market, groups, liquidation, limits, shape, lines)
 
 
 def _ordered_lines(
@@ -120,8 +126,9 @@ def _evaluate_standard(
     liquidation: bool,
     limits: bool,
     shape: tuple[int, int],
+    detail: bool = True,
 ) -> MarginResult:
-    book = standard.value_standard_book(market, groups)
+    book = standard.value_standard_book(market, groups, detail=detail)
     assets = market.assets
     return _margin_result(
         "standard",

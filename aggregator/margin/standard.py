@@ -41,9 +41,14 @@ class StandardBook:
         )
 
 
-def value_standard_book(market: Market, groups: Mapping[str, AssetExposure]) -> StandardBook:
-    """Value every asset group and sum the sides. May raise: KeyError (unknown chain/asset)."""
-    values = {asset: value_exposure(market, group) for asset, group in groups.items()}
+def value_standard_book(
+    market: Market, groups: Mapping[str, AssetExposure], *, detail: bool = True
+) -> StandardBook:
+    """Value every asset group and sum the sides; `detail=False` keeps no per-line values.
+    May raise: KeyError (unknown chain/asset)."""
+    values = {
+        asset: value_exposure(market, group, detail=detail) for asset, group in groups.items()
+    }
     coll_i = coll_m = req_i = req_m = _ZERO
     for value in values.values():
         coll_i += value.collateral_init

@@ -111,8 +111,14 @@ def result_to_json(result: MarginResult) -> dict[str, Any]:
         return _status_document(result)
 
 
-def _status_document(result: MarginResult) -> dict[str, Any]:
-    portfolio = result.portfolio
+def headline_to_json(result: MarginResult) -> dict[str, Any]:
+    """The headline keys of `result_to_json(result)` (status, staleness, totals), the same
+    text for each: what a publish pass stores."""
+    with localcontext(_OUTPUT_CONTEXT):
+        return _headline(result)
+
+
+def _headline(result: MarginResult) -> dict[str, Any]:
     text = _number_text
     return {
         "mode": result.mode,
@@ -127,6 +133,14 @@ def _status_document(result: MarginResult) -> dict[str, Any]:
         "health": _sides(result.health),
         "health_factor": _optional(result.health_factor),
         "free_collateral": text(result.free_collateral),
+    }
+
+
+def _status_document(result: MarginResult) -> dict[str, Any]:
+    portfolio = result.portfolio
+    text = _number_text
+    return {
+        **_headline(result),
         "liquidation_prices": {a: _optional(p) for a, p in result.liquidation_prices.items()},
         "liquidation_shock": _optional(result.liquidation_shock),
         "max_borrow": {a: text(x) for a, x in result.max_borrow.items()},
