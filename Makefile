@@ -51,6 +51,7 @@ bench: install system-tools
 	$(BIN)/python bench/solana_poll.py
 	$(BIN)/python bench/hyperliquid_poll.py
 	$(BIN)/python bench/valuation.py
+	$(BIN)/python bench/publish.py --sizes 10000,30000
 	$(BIN)/python bench/api_load.py
 
 clean:

@@ -202,6 +202,12 @@ def cycle(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.t
 def status(
     user: Annotated[str, typer.Argument(help="User name or id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the status document.")] = False,
+    risk_input: Annotated[
+        bool,
+        typer.Option(
+            "--input", help="Print the exact `risk evaluate` input the status was valued from."
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Print a user's latest published margin status."""
@@ -209,8 +215,8 @@ def status(
     from aggregator.commands.presenters import status_table
 
     cfg = load_or_exit(config)
-    document = _run(lambda: operator.user_status(cfg, user))
-    if as_json:
+    document = _run(lambda: operator.user_status(cfg, user, risk_input=risk_input))
+    if as_json or risk_input:
         typer.echo(json.dumps(document, indent=2))
     else:
         status_table([document])

@@ -56,6 +56,9 @@ class RiskSettings(_Strict):
     ewma_half_life_seconds: Annotated[Decimal, Field(gt=0)] = Decimal(86_400)
     ewma_window_seconds: Annotated[int, Field(gt=0)] = 7 * 86_400
     history_material_change: Ratio = Decimal("0.01")
+    # A status is rewritten when its headline numbers move by more than this (relative), its
+    # status, staleness or lines change, or a head it was read at is orphaned: see README.
+    republish_relative_change: Ratio = Decimal("0.001")
 
 
 class ServiceSettings(_Strict):
@@ -63,6 +66,14 @@ class ServiceSettings(_Strict):
     misfire_grace_seconds: Annotated[float, Field(gt=0)] = 30.0
     keep_heads_per_chain: Annotated[int, Field(ge=1)] = 100
     shutdown_grace_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # A publish pass works on `user_id % publish_shards`, each shard its own transaction/lock.
+    publish_shards: Annotated[int, Field(ge=1, le=4096)] = 16
+    # Processes that publish shards in parallel (1: in the calling process; set it to the
+    # machine's cores for large user counts).
+    publish_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    # A status unchanged for this long is rewritten anyway (fresh as_of and read points; the
+    # heads it was valued from can then be pruned). 0: only when something changed.
+    status_refresh_seconds: Annotated[int, Field(ge=0)] = 3600
 
 
 class ApiSettings(_Strict):

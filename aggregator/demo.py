@@ -31,8 +31,8 @@ from aggregator.bootstrap import (
 from aggregator.commands.presenters import make_console, status_table
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
+from aggregator.publish.documents import published_status
 from aggregator.store import users as user_repo
-from aggregator.store.statuses import get_status
 from chains.evm.address import to_checksum
 from chains.evm.devnet import (
     AnvilNode,
@@ -242,7 +242,7 @@ async def _print_statuses(services: Services, user_ids: list[int], console: Cons
     docs = []
     async with services.database.session() as session:
         for user_id in user_ids:
-            record = await get_status(session, user_id)
+            record = await published_status(session, services.config, user_id)
             if record is not None:
                 docs.append(record.document)
     status_table(docs, console)

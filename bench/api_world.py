@@ -29,6 +29,7 @@ from aggregator.config import LoadedConfig, load_config
 from aggregator.demo import demo_evm_wallet
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
+from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store.database import (
     DATABASE_URL_ENV,
@@ -37,7 +38,7 @@ from aggregator.store.database import (
     normalize_database_url,
 )
 from aggregator.store.migrate import upgrade_to_head
-from aggregator.store.statuses import StatusRecord, get_status, publish_statuses
+from aggregator.store.statuses import StatusRecord, publish_statuses
 from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import DEMO_ADDRESSES, AnvilNode, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter
@@ -197,7 +198,7 @@ async def build_world(directory: Path) -> AsyncIterator[World]:
                     raise RuntimeError(f"poll failed: {result.describe()}")
                 await publish(database, config)
                 async with database.session() as session:
-                    record = await get_status(session, user_id)
+                    record = await published_status(session, config, user_id)
             finally:
                 await adapter.aclose()
                 await database.dispose()

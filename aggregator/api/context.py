@@ -87,7 +87,7 @@ def build_context(
     May raise: XmarginError (see `build_trust`).
     """
     metrics = ApiMetrics()
-    reader = StatusReader(database, metrics)
+    reader = StatusReader(database, config, metrics)
     hub = StatusHub(
         database,
         reader,

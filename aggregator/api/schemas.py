@@ -174,7 +174,10 @@ class MarginStatus(_Model):
     )
     user_id: int | None = Field(description="User id", examples=[1])
     seq: int | None = Field(
-        description="Version of the user's status: one more with every publish (ETag, stream id)",
+        description=(
+            "Version of the user's status: one more with every publish that rewrites it"
+            " (ETag, stream id)"
+        ),
         examples=[42],
     )
     as_of: str | None = Field(

@@ -1,8 +1,10 @@
 """Reading published statuses for the API, with an in-process cache kept honest by NOTIFY.
 
-A status is rendered (views.render_status) and serialized once per version (`seq`); the bytes
-are kept per user until the next publish pass commits (the store sends `NOTIFY
-xmargin_publish` then). The cache is only used while the stream hub is LISTENing: without the
+A status is completed (its full document rendered from what the pass stored:
+`aggregator.publish.documents`), rendered (views.render_status) and serialized once per version
+(`seq`); the bytes are kept per user until the next publish pass commits (the store sends
+`NOTIFY xmargin_publish` then), and after that reused for every user whose `seq` did not move.
+The cache is only used while the stream hub is LISTENing: without the
 notifications it could not know when to forget, so every read goes to the database instead.
 """
 
@@ -16,6 +18,8 @@ from aggregator.api.errors import ApiError
 from aggregator.api.metrics import ApiMetrics
 from aggregator.api.responses import dumps
 from aggregator.api.views import render_status
+from aggregator.config import LoadedConfig
+from aggregator.publish.documents import complete
 from aggregator.store import users as user_repo
 from aggregator.store.database import Database
 from aggregator.store.statuses import StatusRecord, get_statuses
@@ -58,23 +62,32 @@ def render_record(record: StatusRecord) -> RenderedStatus:
 class StatusReader:
     """Users by name or id, and their rendered latest statuses."""
 
-    def __init__(self, database: Database, metrics: ApiMetrics | None = None) -> None:
+    def __init__(
+        self, database: Database, config: LoadedConfig, metrics: ApiMetrics | None = None
+    ) -> None:
         self.database = database
+        self.config = config
         self.metrics = metrics
         self.cache_enabled = False
         self._generation = 0
         self._statuses: dict[int, RenderedStatus] = {}
+        # Renderings from before the last invalidation: reused when the row's seq is the same.
+        self._previous: dict[int, RenderedStatus] = {}
         self._users: dict[str, UserRow] = {}
 
     def invalidate(self) -> None:
-        """Forget every cached status (a publish pass committed, or notifications were lost)."""
+        """Forget every cached status (a publish pass committed, or notifications were lost);
+        keep the renderings to reuse for rows whose seq did not change."""
         self._generation += 1
-        self._statuses.clear()
+        if self._statuses:
+            self._previous = self._statuses
+        self._statuses = {}
         self._users.clear()
 
     def set_cache_enabled(self, enabled: bool) -> None:
         self.cache_enabled = enabled
         self.invalidate()
+        self._previous = {}
 
     def cached_status_of(self, ref: str) -> RenderedStatus | None:
         """The cached rendered status of the user named (or numbered) `ref`, without touching
@@ -132,11 +145,23 @@ class StatusReader:
         generation = self._generation
         async with self.database.session() as session:
             records = await get_statuses(session, missing)
+            reused: dict[int, RenderedStatus] = {}
+            if self.cache_enabled:
+                for user_id, record in records.items():
+                    previous = self._previous.get(user_id)
+                    if (
+                        previous is not None
+                        and previous.seq == record.seq
+                        and previous.published_at == record.recorded_at
+                    ):
+                        reused[user_id] = previous
+            todo = [r for uid, r in records.items() if uid not in reused]
+            completed = {r.user_id: r for r in await complete(session, self.config, todo)}
         keep = self.cache_enabled and generation == self._generation
         if keep and len(self._statuses) + len(records) > MAX_CACHED:
             self._statuses.clear()
-        for user_id, record in records.items():
-            rendered = render_record(record)
+        for user_id in records:
+            rendered = reused.get(user_id) or render_record(completed[user_id])
             out[user_id] = rendered
             if keep:
                 self._statuses[user_id] = rendered

@@ -24,6 +24,7 @@ from aggregator.api.metrics import ApiMetrics
 from aggregator.api.responses import dumps
 from aggregator.api.status_reader import StatusReader
 from aggregator.api.views import render_status
+from aggregator.publish.documents import complete
 from aggregator.store.database import Database, libpq_url
 from aggregator.store.statuses import (
     PUBLISH_CHANNEL,
@@ -178,7 +179,9 @@ class StatusHub:
         for start in range(0, len(users), CATCH_UP_SLICE):
             part = {u: positions[u] for u in users[start : start + CATCH_UP_SLICE]}
             async with self.database.session() as session:
-                records = await documents_after(session, part)
+                records = await complete(
+                    session, self.reader.config, await documents_after(session, part)
+                )
             self.deliver(event_of(record) for record in records)
             await asyncio.sleep(0)  # let the writes go out
 

@@ -11,9 +11,9 @@ from aggregator.addresses import caip10, normalize_address
 from aggregator.bootstrap import open_services
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError
+from aggregator.publish.documents import published_status
 from aggregator.store import users as user_repo
 from aggregator.store.errors import UnknownUser
-from aggregator.store.statuses import get_status
 from aggregator.store.users import UserRow
 
 # The ownership proof of a link an operator made (`xmargin wallets link`): no signature, the
@@ -74,17 +74,25 @@ async def link_wallet(config: LoadedConfig, user: str, chain: str, address: str)
     return caip10(chain_config.caip2, canonical)
 
 
-async def user_status(config: LoadedConfig, user: str) -> dict[str, Any]:
-    """The latest published status document of a user.
+async def user_status(
+    config: LoadedConfig, user: str, *, risk_input: bool = False
+) -> dict[str, Any]:
+    """The latest published status document of a user; with `risk_input`, instead, the exact
+    `xmargin risk evaluate` input it was valued from.
 
     May raise: UserInputError (unknown user, nothing published yet).
     """
     async with open_services(config, with_adapters=False) as services:
         async with services.database.session() as session:
             row = await _user(session, user)
-            record = await get_status(session, row.id)
+            record = await published_status(session, config, row.id)
     if record is None:
         raise UserInputError(f"no status published for {user!r} yet (run `xmargin cycle`)")
+    if risk_input:
+        portfolio = record.inputs.get("portfolio")
+        if not isinstance(portfolio, dict):
+            raise UserInputError(f"the inputs of {user!r}'s status were pruned")
+        return portfolio
     return record.document
 
 

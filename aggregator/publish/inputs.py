@@ -1,53 +1,32 @@
-"""Step 1 of a pass: its inputs, read from the store: every chain's latest good head with its
-lines, the price of every asset, and (when configured) EWMA volatilities."""
+"""Step 1 of a pass: its inputs, read from the store.
+
+Once per pass, the market (`PassMarket`): every chain's latest good head, the price of every
+asset and (when configured) EWMA volatilities. Per shard, in the shard's transaction: its users'
+wallets and the lines read at the market's heads.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from aggregator.config import LoadedConfig
+from aggregator.publish.market import PassMarket, chain_reads, config_digest
 from aggregator.publish.portfolios import EPOCH, ObservedLine, ObservedPrice
 from aggregator.store.database import Database
-from aggregator.store.observations import ChainObservations, price_history
+from aggregator.store.observations import (
+    ChainObservations,
+    HeldLine,
+    latest_observations,
+    lines_at_heads,
+    price_history,
+)
+from aggregator.store.users import ShardWallet, wallets_of_shard
 from aggregator.valuation import ewma_volatility
-
-
-def observed_lines(observations: Mapping[str, ChainObservations]) -> list[ObservedLine]:
-    lines: list[ObservedLine] = []
-    for chain, obs in observations.items():
-        for owned in obs.balances:
-            b = owned.balance
-            lines.append(
-                ObservedLine(
-                    user_id=owned.user_id,
-                    chain=chain,
-                    account=b.account,
-                    asset=b.asset,
-                    venue="wallet",
-                    kind="balance",
-                    amount_raw=b.amount_raw,
-                    decimals=b.decimals,
-                )
-            )
-        for owned_position in obs.positions:
-            p = owned_position.position
-            lines.append(
-                ObservedLine(
-                    user_id=owned_position.user_id,
-                    chain=chain,
-                    account=p.account,
-                    asset=p.asset,
-                    venue=p.venue,
-                    kind=p.kind,
-                    amount_raw=p.amount_raw,
-                    decimals=p.decimals,
-                    entry_price=p.entry_price,
-                    market=p.market,
-                )
-            )
-    return lines
 
 
 async def observed_prices(
@@ -96,3 +75,53 @@ async def observed_volatilities(
             if sigma is not None:
                 out[symbol] = sigma
     return out
+
+
+async def read_market(database: Database, config: LoadedConfig, as_of: datetime) -> PassMarket:
+    """The market of a pass valued at `as_of`.
+
+    May raise: DatabaseUnavailable.
+    """
+    async with database.session() as session:
+        observations = await latest_observations(session, lines=False)
+    return PassMarket(
+        as_of=as_of,
+        reads=chain_reads(observations),
+        prices=await observed_prices(database, config, observations),
+        volatility=await observed_volatilities(database, config, as_of),
+        config=config_digest(config),
+    )
+
+
+@dataclass(frozen=True)
+class ShardInputs:
+    """What one shard values: its users (id → name), their wallets, and their lines."""
+
+    names: dict[int, str]
+    wallets: dict[int, list[tuple[str, str]]]  # user → (chain key, address), by chain
+    lines: dict[int, list[ObservedLine]]  # user → lines, in stored order
+
+
+def group_shard(wallet_rows: Iterable[ShardWallet], held: Iterable[HeldLine]) -> ShardInputs:
+    names: dict[int, str] = {}
+    wallets: dict[int, list[tuple[str, str]]] = {}
+    for row in wallet_rows:
+        names[row.user_id] = row.user_name
+        wallets.setdefault(row.user_id, []).append((row.chain, row.address))
+    lines: dict[int, list[ObservedLine]] = {}
+    for line in held:
+        if line.user_id in names:
+            lines.setdefault(line.user_id, []).append(line)
+    return ShardInputs(names, wallets, lines)
+
+
+async def read_shard(
+    session: AsyncSession, market: PassMarket, index: int, count: int
+) -> ShardInputs:
+    """The users of shard `index` of `count` (`user_id % count = index`) with a wallet, and
+    their lines at the market's heads."""
+    wallet_rows = await wallets_of_shard(session, index, count)
+    heads = [read.head_id for read in market.reads.values()]
+    users = sorted({row.user_id for row in wallet_rows})
+    held = await lines_at_heads(session, heads, user_ids=users) if users else []
+    return group_shard(wallet_rows, held)

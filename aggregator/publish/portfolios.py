@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from aggregator.config import LoadedConfig
 from aggregator.margin import AssetRisk, ChainState, Holding, Perp, Portfolio, RiskParams
+from aggregator.store.observations import HeldLine
+from aggregator.valuation.lines import new_instance, slot_setters
 from aggregator.valuation.model import Tier
 from chains.hyperliquid.terms import VENUE as HYPERLIQUID_VENUE
 from chains.hyperliquid.terms import parse_terms
@@ -33,25 +35,8 @@ class ObservedChain:
     finality: str
 
 
-@dataclass(frozen=True, slots=True)
-class ObservedLine:
-    """A wallet balance or a protocol position of one user, exact in base units."""
-
-    user_id: int
-    chain: str
-    account: str
-    asset: str
-    venue: str  # "wallet" for balances
-    kind: str  # "balance" | "deposit" | "borrow" | "perp"
-    amount_raw: int  # signed: borrows negative, perps signed base
-    decimals: int
-    entry_price: Decimal | None = None
-    market: str | None = None
-
-    @property
-    def amount(self) -> Decimal:
-        """Human units: exact, since dividing by a power of ten is exact in Decimal."""
-        return Decimal(self.amount_raw).scaleb(-self.decimals)
+ObservedLine = HeldLine
+"""A wallet balance or a protocol position of one user, exact in base units (the store's row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +157,12 @@ class PortfolioBatch:
     unvalued: dict[int, str]
 
 
+# A pass builds a million holdings: filling the slots directly skips the frozen dataclass's
+# `__init__` (the same object, the same values).
+_new_holding = new_instance
+_SET_CHAIN, _SET_ASSET, _SET_AMOUNT, _SET_VENUE = slot_setters(Holding)
+
+
 def build_portfolios(
     config: LoadedConfig,
     as_of: datetime,
@@ -187,32 +178,38 @@ def build_portfolios(
     the users who hold wallets there and nobody else. Market data is shared by all.
     """
     states = chain_states(config, chains)
+    names = {key: state.name for key, state in states.items()}
     assets = asset_risks(config, prices, volatility_override)
+    configured = config.assets
     params = risk_params(config)
     holdings: dict[int, list[Holding]] = defaultdict(list)
     perps: dict[int, list[Perp]] = defaultdict(list)
     unpriced: dict[int, set[str]] = defaultdict(set)
     unvalued: dict[int, str] = {}
     for line in lines:
-        if line.user_id not in user_chains or line.chain not in states:
+        user_id = line.user_id
+        chain = names.get(line.chain)
+        if chain is None or user_id not in user_chains:
             continue
-        if line.amount_raw == 0 or _fenced(config, line):
+        kind = line.kind
+        if line.amount_raw == 0 or (kind == "perp" and _fenced(config, line)):
             continue
-        if line.asset not in assets:
-            if line.asset not in config.assets:
+        asset = line.asset
+        if asset not in assets:
+            if asset not in configured:
                 continue  # an asset removed from config since the read
-            if line.amount_raw < 0 or line.kind == "perp":
-                unvalued[line.user_id] = f"{line.asset} is owed but has no valid price yet"
+            if line.amount_raw < 0 or kind == "perp":
+                unvalued[user_id] = f"{asset} is owed but has no valid price yet"
             else:
-                unpriced[line.user_id].add(line.asset)
+                unpriced[user_id].add(asset)
             continue
-        if line.kind == "perp":
+        if kind == "perp":
             imr, mmr, imf = _perp_terms(config, line)
-            perps[line.user_id].append(
+            perps[user_id].append(
                 Perp(
-                    chain=states[line.chain].name,
+                    chain=chain,
                     venue=line.venue,
-                    asset=line.asset,
+                    asset=asset,
                     base=line.amount,
                     entry_price=line.entry_price or Decimal(0),
                     imr=imr,
@@ -221,27 +218,33 @@ def build_portfolios(
                 )
             )
         else:
-            holdings[line.user_id].append(
-                Holding(
-                    chain=states[line.chain].name,
-                    asset=line.asset,
-                    amount=line.amount,
-                    venue=line.venue,
-                )
-            )
-    portfolios = {
-        user_id: Portfolio(
-            as_of=as_of,
-            chains={states[c].name: states[c] for c in sorted(set(wallet_chains)) if c in states},
-            assets=assets,
-            holdings=tuple(holdings.get(user_id, ())),
-            perps=tuple(perps.get(user_id, ())),
-            mode=config.risk.mode,
-            params=params,
+            holding = _new_holding(Holding)
+            _SET_CHAIN(holding, chain)
+            _SET_ASSET(holding, asset)
+            _SET_AMOUNT(holding, line.amount)
+            _SET_VENUE(holding, line.venue)
+            holdings[user_id].append(holding)
+    mode = config.risk.mode
+    # Users on the same chains share one (read-only) mapping of chain states.
+    chain_sets: dict[tuple[str, ...], dict[str, ChainState]] = {}
+    portfolios: dict[int, Portfolio] = {}
+    for user_id, wallet_chains in user_chains.items():
+        if user_id in unvalued:
+            continue
+        key = tuple(wallet_chains)
+        user_states = chain_sets.get(key)
+        if user_states is None:
+            user_states = {states[c].name: states[c] for c in sorted(set(key)) if c in states}
+            chain_sets[key] = user_states
+        portfolios[user_id] = Portfolio(
+            as_of,
+            user_states,
+            assets,
+            tuple(holdings.get(user_id, ())),
+            tuple(perps.get(user_id, ())),
+            mode,
+            params,
         )
-        for user_id, wallet_chains in user_chains.items()
-        if user_id not in unvalued
-    }
     return PortfolioBatch(
         portfolios=portfolios,
         unpriced={user: tuple(sorted(assets)) for user, assets in unpriced.items()},

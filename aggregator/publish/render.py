@@ -1,20 +1,31 @@
-"""Step 4 of a pass: the published status document (the risk result plus who, which accounts
-and which blocks) and its row form."""
+"""Step 4 of a pass: a user's status, as stored and as served.
+
+A pass stores the *headline* document (status, staleness, the exact totals) with references to
+its inputs: the pass's market, the heads its lines were read at, its wallets and a digest of its
+lines. The full document (lines, liquidation prices, limits, holdings, chain read points) is
+rendered from those on read (`aggregator.publish.documents`), by `status_document` below:
+the same function the pass would have called, so it is the same document.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from aggregator.addresses import caip10
 from aggregator.config import LoadedConfig
+from aggregator.publish.market import ChainRead
 from aggregator.publish.portfolios import ObservedLine
 from aggregator.risk.output import decimal_text
-from aggregator.store.observations import ChainObservations
 from aggregator.store.statuses import StatusRecord
-from aggregator.store.users import UserRow, WalletRow
+
+
+def iso_text(moment: datetime) -> str:
+    """An instant as the documents write it (UTC, `Z`)."""
+    return _iso(moment)
 
 
 def _iso(moment: datetime) -> str:
@@ -25,37 +36,97 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+def lines_digest(
+    wallets: Sequence[tuple[str, str]],
+    lines: Sequence[ObservedLine],
+    config: str,
+    failing: Sequence[str] = (),
+    unpriced: Sequence[str] = (),
+) -> str:
+    """What a user's status depends on besides prices and time: its wallets, every line read
+    for them, the config, which of its chains' polls are failing (`failing`, chain keys) and
+    which of its assets never had a price (`unpriced`): the document says both. Equal digests
+    and an equal headline mean nothing to rewrite."""
+    text = "\n".join(
+        (
+            config,
+            ",".join(sorted(failing)),
+            ",".join(unpriced),
+            repr(wallets),
+            # Each line as a plain tuple's text (C-level repr); the head it was read at is
+            # left out, so the same holdings read at a newer block give the same digest.
+            "".join(map(tuple.__repr__, (line[:10] for line in lines))),
+        )
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def unread_chains(
+    config: LoadedConfig, wallet_chains: Sequence[str], reads: Mapping[str, ChainRead]
+) -> list[str]:
+    """CAIP-2 ids of the configured chains a user has wallets on that were never read."""
+    return [
+        config.chains[key].caip2
+        for key in sorted(set(wallet_chains))
+        if key in config.chains and key not in reads
+    ]
+
+
+def headline_document(
+    user_id: int,
+    user_name: str,
+    as_of: str,
+    risk: Mapping[str, Any],
+    unread: Sequence[str] = (),
+    unpriced: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The stored form: the headline of `status_document`, key for key. `risk` is a headline
+    result (`headline_to_json`), `as_of` the pass's instant as text, `unread` the user's
+    chains never read (`unread_chains`)."""
+    stale_chains = risk["stale_chains"]
+    return {
+        "user": user_name,
+        "user_id": user_id,
+        "as_of": as_of,
+        **risk,
+        "stale": risk["stale"] or bool(unread) or bool(unpriced),
+        "stale_chains": sorted({*stale_chains, *unread}) if unread else sorted(stale_chains),
+        "unpriced_assets": list(unpriced),
+    }
+
+
 def status_document(
     config: LoadedConfig,
-    user: UserRow,
-    wallets: list[WalletRow],
-    observations: Mapping[str, ChainObservations],
+    user_id: int,
+    user_name: str,
+    wallets: Sequence[tuple[str, str]],
+    reads: Mapping[str, ChainRead],
     risk: dict[str, Any],
-    lines: list[ObservedLine],
+    lines: Sequence[ObservedLine],
     as_of: datetime,
     unpriced: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The published JSON: the risk result plus who, which accounts and which blocks."""
     chains: dict[str, dict[str, Any]] = {}
     unread: list[str] = []
-    for chain_key in sorted({w.chain for w in wallets}):
+    for chain_key in sorted({chain for chain, _ in wallets}):
         chain = config.chains.get(chain_key)
         if chain is None:
             continue
-        obs = observations.get(chain_key)
-        if obs is None:
+        read = reads.get(chain_key)
+        if read is None:
             unread.append(chain.caip2)
             chains[chain.caip2] = {"chain": chain_key, "height": None, "stale": True}
             continue
         chains[chain.caip2] = {
             "chain": chain_key,
-            "height": obs.read_point.height,
-            "block_hash": obs.read_point.block_hash,
-            "block_time": _iso(datetime.fromtimestamp(obs.read_point.timestamp, UTC)),
-            "finality": obs.read_point.finality,
+            "height": read.height,
+            "block_hash": read.block_hash,
+            "block_time": _iso(datetime.fromtimestamp(read.timestamp, UTC)),
+            "finality": read.finality,
             "stale": chain.caip2 in risk.get("stale_chains", []),
-            "last_poll_failed": obs.superseded_by_failure,
-            "last_poll_error": obs.last_failure_error,
+            "last_poll_failed": read.last_poll_failed,
+            "last_poll_error": read.last_poll_error,
         }
     stale_chains = sorted({*risk.get("stale_chains", []), *unread})
     holdings = [
@@ -74,13 +145,13 @@ def status_document(
         if line.chain in config.chains and (line.amount_raw != 0 or line.kind != "balance")
     ]
     return {
-        "user": user.name,
-        "user_id": user.id,
+        "user": user_name,
+        "user_id": user_id,
         "as_of": _iso(as_of),
         "accounts": [
-            caip10(config.chains[w.chain].caip2, w.address)
-            for w in wallets
-            if w.chain in config.chains
+            caip10(config.chains[chain].caip2, address)
+            for chain, address in wallets
+            if chain in config.chains
         ],
         "chains": chains,
         **risk,
@@ -92,7 +163,7 @@ def status_document(
 
 
 def status_record(
-    user_id: int, as_of: datetime, document: dict[str, Any], portfolio: dict[str, Any]
+    user_id: int, as_of: datetime, document: dict[str, Any], inputs: dict[str, Any]
 ) -> StatusRecord:
     """The row form of a document: its headline numbers as exact decimals."""
     hf = document.get("health_factor")
@@ -112,12 +183,5 @@ def status_record(
         health_maint_usd=_decimal(document["health"]["maint"]),
         free_collateral_usd=_decimal(document["free_collateral"]),
         document=document,
-        inputs={
-            "chains": {
-                caip2: {"height": info.get("height"), "hash": info.get("block_hash")}
-                for caip2, info in document["chains"].items()
-            },
-            # The exact `risk evaluate` input: the published numbers can be reproduced offline.
-            "portfolio": portfolio,
-        },
+        inputs=inputs,
     )

@@ -228,9 +228,7 @@ class _HeldAtHead:
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
-    chain_head_id: Mapped[int] = mapped_column(
-        ForeignKey("chain_heads.id", ondelete="CASCADE"), index=True
-    )
+    chain_head_id: Mapped[int] = mapped_column(ForeignKey("chain_heads.id", ondelete="CASCADE"))
     chain: Mapped[str]
     account: Mapped[str]
     asset: Mapped[str]
@@ -249,6 +247,8 @@ class Balance(_HeldAtHead, Base):
     __table_args__ = (
         CheckConstraint("amount_raw >= 0", name="amount_not_negative"),
         CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
+        # A publish shard reads its users' lines at the pass's heads.
+        Index("ix_balances_chain_head_id_user_id", "chain_head_id", "user_id"),
     )
 
 
@@ -265,6 +265,7 @@ class Position(_HeldAtHead, Base):
     __table_args__ = (
         CheckConstraint(_in("kind", POSITION_KINDS), name="kind_known"),
         CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
+        Index("ix_positions_chain_head_id_user_id", "chain_head_id", "user_id"),
     )
 
 
@@ -300,6 +301,20 @@ class Price(Base):
 
 
 # --- output ------------------------------------------------------------------------------------
+
+
+class ValuationMarket(Base):
+    """The shared inputs of one publish pass: its instant, each chain's read point, each
+    asset's price and volatility (`inputs`, JSON with money as decimal strings). Status rows
+    refer to it by id; `digest` (of the content) lets every shard of a pass find one row."""
+
+    __tablename__ = "valuation_markets"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    digest: Mapped[str] = mapped_column(unique=True)
+    as_of: Mapped[datetime]
+    inputs: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class _StatusColumns:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
 from aggregator.store.database import Database
+from aggregator.store.markets import heads_in_use, prune_markets
 from chains.base import (
     Address,
     ChainSnapshot,
@@ -304,10 +305,13 @@ async def recent_heads(db: Database, chain: str, limit: int = 16) -> list[Stored
         return [StoredHead(*row) for row in rows]
 
 
-async def latest_observations(session: AsyncSession) -> dict[str, ChainObservations]:
+async def latest_observations(
+    session: AsyncSession, *, lines: bool = True
+) -> dict[str, ChainObservations]:
     """Per chain with at least one good poll: its latest head that is not orphaned, with
     balances, positions and prices, plus the failed polls after it. Chains never read
-    successfully (or whose every head was orphaned) are absent."""
+    successfully (or whose every head was orphaned) are absent. `lines=False` leaves the
+    balances and positions out (a sharded publish reads them per shard: `lines_at_heads`)."""
     heads = list(
         await session.scalars(
             select(m.ChainHead)
@@ -321,15 +325,18 @@ async def latest_observations(session: AsyncSession) -> dict[str, ChainObservati
     head_ids = [head.id for head in heads]
 
     balances: dict[int, list[OwnedBalance]] = {}
-    for row in await session.scalars(
-        select(m.Balance).where(m.Balance.chain_head_id.in_(head_ids)).order_by(m.Balance.id)
-    ):
-        balances.setdefault(row.chain_head_id, []).append(_owned_balance(row))
     positions: dict[int, list[OwnedPosition]] = {}
-    for position_row in await session.scalars(
-        select(m.Position).where(m.Position.chain_head_id.in_(head_ids)).order_by(m.Position.id)
-    ):
-        positions.setdefault(position_row.chain_head_id, []).append(_owned_position(position_row))
+    if lines:
+        for row in await session.scalars(
+            select(m.Balance).where(m.Balance.chain_head_id.in_(head_ids)).order_by(m.Balance.id)
+        ):
+            balances.setdefault(row.chain_head_id, []).append(_owned_balance(row))
+        for position_row in await session.scalars(
+            select(m.Position).where(m.Position.chain_head_id.in_(head_ids)).order_by(m.Position.id)
+        ):
+            positions.setdefault(position_row.chain_head_id, []).append(
+                _owned_position(position_row)
+            )
     prices: dict[int, list[PriceObservation]] = {}
     for price_row in await session.scalars(
         select(m.Price).where(m.Price.chain_head_id.in_(head_ids)).order_by(m.Price.id)
@@ -377,6 +384,76 @@ async def latest_observations(session: AsyncSession) -> dict[str, ChainObservati
             failures_since=count,
         )
     return result
+
+
+class HeldLine(NamedTuple):
+    """A wallet balance or a protocol position of one user, exact in base units, as a publish
+    pass reads it (plain values, no ORM object: a pass reads a million). Balances have venue
+    'wallet' and kind 'balance'; borrows are negative, perps a signed base amount. `head_id`:
+    the head it was read at (0 when not from the store)."""
+
+    user_id: int
+    chain: str
+    account: str
+    asset: str
+    venue: str  # "wallet" for balances
+    kind: str  # "balance" | "deposit" | "borrow" | "perp"
+    amount_raw: int
+    decimals: int
+    entry_price: Decimal | None = None
+    market: str | None = None
+    head_id: int = 0
+
+    @property
+    def amount(self) -> Decimal:
+        """Human units: exact, since dividing by a power of ten is exact in Decimal."""
+        return Decimal(self.amount_raw).scaleb(-self.decimals)
+
+
+_LINES_AT_HEADS = """
+    SELECT user_id, chain, account, asset, 'wallet', 'balance', amount_raw::text, decimals,
+           NULL::numeric, NULL::text, chain_head_id, 0 AS source, id
+    FROM balances WHERE chain_head_id = ANY(%(heads)s) {filter}
+    UNION ALL
+    SELECT user_id, chain, account, asset, venue, kind, amount_raw::text, decimals,
+           entry_price, market, chain_head_id, 1, id
+    FROM positions WHERE chain_head_id = ANY(%(heads)s) {filter}
+    ORDER BY 1, 2, 12, 13
+"""
+
+
+async def lines_at_heads(
+    session: AsyncSession,
+    head_ids: Sequence[int],
+    *,
+    user_ids: Sequence[int] | None = None,
+) -> list[HeldLine]:
+    """The balances and positions read at `head_ids`, by user, and per user and chain the
+    balances then the positions, each in the order they were stored (the order
+    `latest_observations` gives). `user_ids` keeps those users' lines (found through the
+    (head, user) index).
+
+    One query on the session's own connection, in binary, rows as tuples (amounts as text:
+    parsing them is cheaper than a Decimal per line): a pass reads a million lines.
+    """
+    if not head_ids:
+        return []
+    params: dict[str, Any] = {"heads": list(head_ids)}
+    where = ""
+    if user_ids is not None:
+        where = "AND user_id = ANY(%(users)s)"
+        params["users"] = list(user_ids)
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = cast(Any, raw.driver_connection)
+    async with driver.cursor(binary=True) as cursor:
+        await cursor.execute(_LINES_AT_HEADS.format(filter=where), params)
+        rows = await cursor.fetchall()
+    line = HeldLine
+    return [
+        line(u, c, a, s, v, k, int(amount), d, e, m, h)
+        for u, c, a, s, v, k, amount, d, e, m, h, _source, _id in rows
+    ]
 
 
 def _owned_balance(row: m.Balance) -> OwnedBalance:
@@ -454,6 +531,10 @@ _PRUNE_POLL_RUNS = text(
     DELETE FROM poll_runs pr
     USING cutoff
     WHERE pr.chain = cutoff.chain AND pr.id < cutoff.poll_run_id
+      AND NOT EXISTS (
+          SELECT 1 FROM chain_heads kept
+          WHERE kept.poll_run_id = pr.id AND kept.id = ANY(CAST(:in_use AS bigint[]))
+      )
     RETURNING pr.ok
     """
 )
@@ -466,14 +547,20 @@ async def prune_observations(
 ) -> PruneResult:
     """Keep the newest `keep_heads_per_chain` heads of each chain that are not orphaned (and
     every newer orphaned one) with their balances and positions; delete older heads and every
-    poll_run (good or failed) before the oldest kept head. Prices outlive their head
-    (volatility needs history) for `price_retention`.
+    poll_run (good or failed) before the oldest kept head, except the heads a latest status
+    row was valued from (its document is rendered from their lines on read). Markets no status
+    refers to go too. Prices outlive their head (volatility needs history) for
+    `price_retention`.
     May raise: ValueError (keep_heads_per_chain < 1).
     """
     if keep_heads_per_chain < 1:
         raise ValueError("keep_heads_per_chain must be at least 1: the latest head is live data")
     # Deleting a poll_run cascades to its head, and from there to balances and positions.
-    deleted = (await session.execute(_PRUNE_POLL_RUNS, {"keep": keep_heads_per_chain})).all()
+    in_use = sorted(await heads_in_use(session))
+    deleted = (
+        await session.execute(_PRUNE_POLL_RUNS, {"keep": keep_heads_per_chain, "in_use": in_use})
+    ).all()
+    await prune_markets(session)
     cutoff = datetime.now(UTC) - price_retention
     prices = await session.execute(
         delete(m.Price)
@@ -485,6 +572,20 @@ async def prune_observations(
         heads=sum(1 for (ok,) in deleted if ok),
         prices=len(prices.all()),
     )
+
+
+async def existing_heads(session: AsyncSession, head_ids: Sequence[int]) -> set[int]:
+    """Those of `head_ids` still stored (pruning deletes old heads with their lines)."""
+    if not head_ids:
+        return set()
+    rows = await session.scalars(select(m.ChainHead.id).where(m.ChainHead.id.in_(list(head_ids))))
+    return set(rows)
+
+
+async def orphaned_head_ids(session: AsyncSession) -> set[int]:
+    """Every stored head a reorg replaced."""
+    rows = await session.scalars(select(m.ChainHead.id).where(m.ChainHead.orphaned_at.is_not(None)))
+    return set(rows)
 
 
 def issues_of(rows: Sequence[Mapping[str, str]]) -> tuple[LineIssue, ...]:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+import orjson
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.alerts.config import WebhookConfig
 from aggregator.alerts.outbox import record_alert_events
 from aggregator.store import models as m
+from aggregator.store.database import dumps_json
 
 STATUS_CHANNEL = "xmargin_status"
 """NOTIFY channel; the payload is the user id as text. Delivered when the publish commits."""
@@ -112,17 +114,10 @@ def _values(record: StatusRecord, seq: int) -> dict[str, Any]:
 
 def _record(row: m.MarginStatus | m.MarginStatusHistory, recorded_at: datetime) -> StatusRecord:
     history_id = row.id if isinstance(row, m.MarginStatusHistory) else None
-    return StatusRecord(
-        user_id=row.user_id,
-        as_of=row.as_of,
-        status=row.status,
-        stale=row.stale,
-        stale_chains=tuple(row.stale_chains),
-        **{name: getattr(row, name) for name in SUMMARY_FIELDS},
+    return replace(
+        _summary_record(row, recorded_at),
         document=row.document,
         inputs=row.inputs,
-        recorded_at=recorded_at,
-        seq=row.seq,
         history_id=history_id,
     )
 
@@ -132,13 +127,192 @@ _LAST_RECORDED = text(
     SELECT h.*
     FROM unnest(CAST(:user_ids AS bigint[])) AS wanted(user_id)
     CROSS JOIN LATERAL (
-        SELECT * FROM margin_status_history x
+        SELECT user_id, seq, as_of, status, stale, stale_chains, health_factor, equity_usd,
+               weighted_collateral_init_usd, weighted_collateral_maint_usd,
+               requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
+               free_collateral_usd, recorded_at
+        FROM margin_status_history x
         WHERE x.user_id = wanted.user_id
         ORDER BY x.id DESC
         LIMIT 1
     ) AS h
     """
 ).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    """What one publish transaction did: rows written (latest), of which material changes
+    (history rows and notifications)."""
+
+    written: int
+    changed: int
+
+
+_STORED = text(
+    """
+    SELECT user_id, seq, status, stale, stale_chains, health_factor, equity_usd,
+           weighted_collateral_init_usd, weighted_collateral_maint_usd,
+           requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
+           free_collateral_usd, inputs ->> 'digest' AS digest, inputs -> 'heads' AS heads,
+           as_of
+    FROM margin_status WHERE user_id = ANY(CAST(:user_ids AS bigint[]))
+    FOR UPDATE
+    """
+).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
+
+
+def needs_rewrite(
+    stored: Any,
+    record: StatusRecord,
+    relative_change: Decimal,
+    orphaned_heads: set[int],
+    refresh_after: timedelta | None = None,
+) -> bool:
+    """Whether `record` must replace the stored row `stored` (a `_STORED` row): its status
+    or staleness differ, what its digest covers changed (the pass's: wallets, lines, unpriced
+    assets, failing polls, config), a head the stored row was valued from was orphaned, or a
+    headline number moved by more than `relative_change` of the stored value, or the stored
+    row was valued more than `refresh_after` before this one. Otherwise the stored row still
+    says the same."""
+    if refresh_after is not None and record.as_of - stored.as_of >= refresh_after:
+        return True
+    if (
+        stored.status != record.status
+        or stored.stale != record.stale
+        or set(stored.stale_chains) != set(record.stale_chains)
+        or stored.digest is None
+        or stored.digest != record.inputs.get("digest")
+    ):
+        return True
+    if orphaned_heads and any(
+        int(head) in orphaned_heads for head in (stored.heads or {}).values()
+    ):
+        return True
+    return any(
+        _moved(getattr(stored, name), getattr(record, name), relative_change)
+        for name in SUMMARY_FIELDS
+    )
+
+
+def _summary_record(row: Any, recorded_at: datetime | None = None) -> StatusRecord:
+    """A status row's summary columns (no document or inputs) as a record."""
+    return StatusRecord(
+        user_id=row.user_id,
+        as_of=row.as_of,
+        status=row.status,
+        stale=row.stale,
+        stale_chains=tuple(row.stale_chains),
+        **{name: getattr(row, name) for name in SUMMARY_FIELDS},
+        recorded_at=recorded_at if recorded_at is not None else row.recorded_at,
+        seq=row.seq,
+    )
+
+
+_STAGE_COLUMNS = (
+    "user_id",
+    "seq",
+    "as_of",
+    "status",
+    "stale",
+    "stale_chains",
+    *SUMMARY_FIELDS,
+    "document",
+    "inputs",
+)
+_COLUMN_LIST = ", ".join(_STAGE_COLUMNS)
+_CREATE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS publish_stage "
+    "(LIKE margin_status INCLUDING DEFAULTS, material boolean NOT NULL) ON COMMIT DELETE ROWS"
+)
+_UPSERT_FROM_STAGE = f"""
+    INSERT INTO margin_status ({_COLUMN_LIST}, updated_at, changed_at)
+    SELECT {_COLUMN_LIST}, now(), CASE WHEN material THEN now() ELSE '-infinity' END
+    FROM publish_stage
+    ON CONFLICT (user_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _STAGE_COLUMNS if c != "user_id")},
+    updated_at = now(),
+    changed_at = CASE WHEN EXCLUDED.changed_at = '-infinity' THEN margin_status.changed_at
+                      ELSE EXCLUDED.changed_at END
+"""
+_HISTORY_FROM_STAGE = f"""
+    INSERT INTO margin_status_history ({_COLUMN_LIST})
+    SELECT {_COLUMN_LIST} FROM publish_stage WHERE material ORDER BY user_id
+"""
+
+
+def _copy_text(value: str) -> str:
+    """`value` escaped for COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _copy_json(value: dict[str, Any]) -> bytes:
+    """`value` as JSON for COPY's text format (orjson never writes a raw tab or newline:
+    only its backslashes need doubling). Money is already text in documents; a Decimal left
+    anywhere still goes out as its exact text."""
+    try:
+        encoded = orjson.dumps(value, default=_json_text)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the standard encoder
+        encoded = dumps_json(value).encode()
+    return encoded.replace(b"\\", b"\\\\")
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _copy_decimal(value: Decimal | None) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _copy_array(values: Sequence[str]) -> str:
+    return _copy_text("{" + ",".join(json.dumps(v) for v in values) + "}")
+
+
+def _stage_line(record: StatusRecord, seq: int, material: bool) -> bytes:
+    head = "\t".join(
+        (
+            str(record.user_id),
+            str(seq),
+            record.as_of.isoformat(),
+            record.status,
+            "t" if record.stale else "f",
+            _copy_array(record.stale_chains),
+            *(_copy_decimal(getattr(record, name)) for name in SUMMARY_FIELDS),
+        )
+    )
+    return b"\t".join(
+        (
+            head.encode(),
+            _copy_json(record.document),
+            _copy_json(record.inputs),
+            b"t" if material else b"f",
+        )
+    )
+
+
+async def _stage(
+    session: AsyncSession,
+    statuses: Sequence[StatusRecord],
+    seqs: dict[int, int],
+    material: set[int],
+) -> None:
+    """COPY the rows to write into this transaction's `publish_stage` (a temporary table),
+    on the session's own connection: one round trip for a shard of any size."""
+    await session.execute(text(_CREATE_STAGE))
+    await session.execute(text("TRUNCATE publish_stage"))
+    body = b"\n".join(_stage_line(r, seqs[r.user_id], r.user_id in material) for r in statuses)
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = cast(Any, raw.driver_connection)
+    async with driver.cursor() as cursor:
+        copy_sql = f"COPY publish_stage ({_COLUMN_LIST}, material) FROM STDIN"
+        async with cursor.copy(copy_sql) as copy:
+            await copy.write(body)
 
 
 async def publish_statuses(
@@ -148,11 +322,31 @@ async def publish_statuses(
     relative_threshold: Decimal = DEFAULT_RELATIVE_THRESHOLD,
     webhooks: Sequence[WebhookConfig] = (),
 ) -> int:
-    """Write one publish pass inside the session's transaction; return how many changed.
+    """Write every status of `statuses` (see `write_statuses`); return how many changed."""
+    counts = await write_statuses(
+        session, statuses, relative_threshold=relative_threshold, webhooks=webhooks
+    )
+    return counts.changed
 
-    Every user's latest row is upserted with its `seq` one above the stored one (1 for a first
-    status): the version front ends see as ETag and stream id. Users whose status changed
-    materially (see `changed_materially`) since their last history row also get a history row and a
+
+async def write_statuses(
+    session: AsyncSession,
+    statuses: Sequence[StatusRecord],
+    *,
+    relative_threshold: Decimal = DEFAULT_RELATIVE_THRESHOLD,
+    webhooks: Sequence[WebhookConfig] = (),
+    republish_change: Decimal | None = None,
+    orphaned_heads: set[int] | None = None,
+    refresh_after: timedelta | None = None,
+) -> WriteCounts:
+    """Write statuses inside the session's transaction.
+
+    With `republish_change` None every status is written; otherwise only those that
+    `needs_rewrite` (and users with no row yet), `refresh_after` bounding how long an
+    unchanged row stays. A written user's latest row is upserted with
+    its `seq` one above the stored one (1 for a first status): the version front ends see as
+    ETag and stream id. Written users whose status changed materially (see
+    `changed_materially`) since their last history row also get a history row and a
     `NOTIFY xmargin_status, '<user_id>'`, delivered on commit; their alert transitions become
     outbox rows for the matching `webhooks` (`record_alert_events`). Run it in one
     `Database.session()` block so the pass is all or nothing.
@@ -160,26 +354,31 @@ async def publish_statuses(
     user, unknown status).
     """
     if not statuses:
-        return 0
+        return WriteCounts(0, 0)
     user_ids = [record.user_id for record in statuses]
     if len(set(user_ids)) != len(user_ids):
         raise ValueError("a publish pass lists a user more than once")
 
     # Row locks so a concurrent publisher cannot interleave between compare and write.
-    locked = await session.execute(
-        select(m.MarginStatus.user_id, m.MarginStatus.seq)
-        .where(m.MarginStatus.user_id.in_(user_ids))
-        .with_for_update()
-    )
-    stored_seq: dict[int, int] = {user_id: seq for user_id, seq in locked.all()}
-    seqs = {user_id: stored_seq.get(user_id, 0) + 1 for user_id in user_ids}
+    stored = {row.user_id: row for row in await session.execute(_STORED, {"user_ids": user_ids})}
+    if republish_change is not None:
+        orphaned = orphaned_heads or set()
+        statuses = [
+            record
+            for record in statuses
+            if record.user_id not in stored
+            or needs_rewrite(
+                stored[record.user_id], record, republish_change, orphaned, refresh_after
+            )
+        ]
+        if not statuses:
+            return WriteCounts(0, 0)
+        user_ids = [record.user_id for record in statuses]
+    seqs = {user_id: (stored[user_id].seq if user_id in stored else 0) + 1 for user_id in user_ids}
     # Compare with the last *recorded* state, not the last published one: slow drift still
     # produces a change once it adds up, so subscribers are never further off than the threshold.
-    recorded = await session.scalars(
-        select(m.MarginStatusHistory).from_statement(_LAST_RECORDED),
-        {"user_ids": user_ids},
-    )
-    previous = {row.user_id: _record(row, row.recorded_at) for row in recorded}
+    recorded = await session.execute(_LAST_RECORDED, {"user_ids": user_ids})
+    previous = {row.user_id: _summary_record(row) for row in recorded}
     changed = [
         record
         for record in statuses
@@ -187,25 +386,10 @@ async def publish_statuses(
     ]
     changed_ids = {record.user_id for record in changed}
 
-    upsert = pg_insert(m.table_of(m.MarginStatus))
-    columns = [name for name in _values(statuses[0], 0) if name != "user_id"]
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={**{name: upsert.excluded[name] for name in columns}, "updated_at": func.now()},
-        ),
-        [_values(record, seqs[record.user_id]) for record in statuses],
-    )
+    await _stage(session, statuses, seqs, changed_ids)
+    await session.execute(text(_UPSERT_FROM_STAGE))
     if changed:
-        await session.execute(
-            update(m.MarginStatus)
-            .where(m.MarginStatus.user_id.in_(changed_ids))
-            .values(changed_at=func.now())
-        )
-        await session.execute(
-            insert(m.table_of(m.MarginStatusHistory)),
-            [_values(record, seqs[record.user_id]) for record in changed],
-        )
+        await session.execute(text(_HISTORY_FROM_STAGE))
         await record_alert_events(session, previous, changed, webhooks)
         await session.execute(
             text(
@@ -218,7 +402,7 @@ async def publish_statuses(
         text("SELECT pg_notify(:channel, :count)"),
         {"channel": PUBLISH_CHANNEL, "count": str(len(statuses))},
     )
-    return len(changed)
+    return WriteCounts(len(statuses), len(changed))
 
 
 async def get_status(session: AsyncSession, user_id: int) -> StatusRecord | None:
@@ -262,19 +446,24 @@ async def status_history(
 
 @dataclass(frozen=True, slots=True)
 class RecordedDocument:
-    """What a stream event needs of a history row: no summary columns, and of the inputs only
-    the risk input (for price times)."""
+    """What a stream event needs of a history row: no summary columns; the document and its
+    inputs (the risk input, for price times, or the references it is rendered from)."""
 
     user_id: int
     seq: int
     recorded_at: datetime
     document: dict[str, Any]
-    portfolio: dict[str, Any] | None
+    inputs: dict[str, Any]
+
+    @property
+    def portfolio(self) -> dict[str, Any] | None:
+        portfolio = self.inputs.get("portfolio")
+        return portfolio if isinstance(portfolio, dict) else None
 
 
 _DOCUMENTS_AFTER = text(
     """
-    SELECT h.user_id, h.seq, h.recorded_at, h.document, h.inputs -> 'portfolio' AS portfolio
+    SELECT h.user_id, h.seq, h.recorded_at, h.document, h.inputs
     FROM unnest(CAST(:user_ids AS bigint[]), CAST(:seqs AS bigint[])) AS seen(user_id, seq)
     CROSS JOIN LATERAL (
         SELECT user_id, seq, recorded_at, document, inputs FROM margin_status_history x
@@ -307,6 +496,6 @@ async def documents_after(
         },
     )
     return [
-        RecordedDocument(row.user_id, row.seq, row.recorded_at, row.document, row.portfolio)
+        RecordedDocument(row.user_id, row.seq, row.recorded_at, row.document, row.inputs)
         for row in rows
     ]

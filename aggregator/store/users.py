@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -184,3 +185,33 @@ async def wallets_of_users(
     for row in rows:
         grouped.setdefault(row.user_id, []).append(_wallet_row(row))
     return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class ShardWallet:
+    """A wallet with its owner's name, as a publish shard reads it."""
+
+    user_id: int
+    user_name: str
+    chain: str
+    address: str
+
+
+async def wallets_of_shard(session: AsyncSession, index: int, count: int) -> list[ShardWallet]:
+    """Every wallet of the users with `user_id % count = index`, by user, chain and address."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = cast(Any, raw.driver_connection)
+    async with driver.cursor(binary=True) as cursor:
+        await cursor.execute(_SHARD_WALLETS, {"index": index, "count": count})
+        rows = await cursor.fetchall()
+    return [ShardWallet(*row) for row in rows]
+
+
+# Raw rows on the session's connection: a pass reads every wallet.
+_SHARD_WALLETS = """
+    SELECT w.user_id, u.name, w.chain, w.address
+    FROM wallets w JOIN users u ON u.id = w.user_id
+    WHERE w.user_id %% %(count)s = %(index)s
+    ORDER BY w.user_id, w.chain, w.address
+"""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import XMARGIN
 
-_PUBLISH = re.compile(r"publish: (\d+) users, (\d+) changed")
+_PUBLISH = re.compile(r"publish: (\d+) users, \d+ written, (\d+) changed")
 
 
 @dataclass

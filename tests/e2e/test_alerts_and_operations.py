@@ -231,7 +231,7 @@ async def test_cycle_json_logs_keep_secrets_out_and_a_failing_receiver_keeps_the
     assert done.stdout == ""
     records = [json.loads(line) for line in done.stderr.splitlines()]
     messages = [r["message"] for r in records]
-    assert "publish: 0 users, 0 changed" in messages
+    assert "publish: 0 users, 0 written, 0 changed" in messages
     [failed] = [r for r in records if r.get("event_id")]
     assert (failed["level"], failed["webhook"], failed["event_id"], failed["status_code"]) == (
         "warning",

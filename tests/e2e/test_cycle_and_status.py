@@ -94,6 +94,16 @@ async def test_cycle_then_status_reports_exact_holdings_and_margin(
     assert doc["status"] in {"healthy", "warning"}
     assert doc["stale"] is False
 
+    # The exact risk input the status was valued from reproduces it offline, number for number.
+    risk_input = xmargin("status", "alice", "--input", config=config)
+    assert risk_input.code == 0, risk_input.stderr
+    (tmp_path / "alice.json").write_text(risk_input.stdout)
+    offline = xmargin("risk", "evaluate", str(tmp_path / "alice.json"))
+    assert offline.code == 0, offline.stderr
+    again = offline.json()
+    for key in ("status", "equity", "health_factor", "requirement", "liquidation_prices", "lines"):
+        assert again[key] == doc[key], key
+
     bob = xmargin("status", "bob", "--json", config=config).json()
     assert bob["health_factor"] is None  # owes nothing
     assert _holding(bob, "USDC", "wallet")["amount"] == "0.000007"
@@ -239,6 +249,13 @@ async def test_cycles_prune_observations_to_the_configured_heads(
         balance_heads = await session.scalar(
             text("SELECT count(DISTINCT chain_head_id) FROM balances")
         )
-    assert len(heads) == 2 and heads[0][0] < heads[1][0]  # the two newest of three reads
-    assert balance_heads == 2
+        in_use = await session.scalar(
+            text("SELECT (inputs -> 'heads' ->> 'local')::bigint FROM margin_status")
+        )
+        first = await session.scalar(text("SELECT min(id) FROM chain_heads"))
+    # The two newest of three reads, and the first: ivan's balance never changed, so his status
+    # is still the one valued at the first read, and its document is rendered from those lines.
+    assert len(heads) == 3 and heads[0][0] < heads[1][0] < heads[2][0]
+    assert in_use == first
+    assert balance_heads == 3
     assert runs is not None and runs >= 2

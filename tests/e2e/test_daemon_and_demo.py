@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 from eth_utils import to_checksum_address
 
+from aggregator.config import load_config
+from aggregator.publish.documents import published_status
 from aggregator.store.database import Database
-from aggregator.store.statuses import get_status
 from aggregator.store.users import get_user
 from chains.evm.devnet import mine, seed_wallet
 from tests.e2e.conftest import XMARGIN, Chain, Cli, write_config
@@ -58,7 +59,7 @@ async def test_daemon_polls_publishes_and_stops_cleanly_on_sigterm(
             async with db.session() as session:
                 user = await get_user(session, "grace")
                 assert user is not None
-                record = await get_status(session, user.id)
+                record = await published_status(session, load_config(config), user.id)
             if record is not None and record.document["holdings"]:
                 document = record.document
             else:

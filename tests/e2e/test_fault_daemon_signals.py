@@ -69,10 +69,10 @@ async def _counts(db: Database) -> tuple[int, int, int]:
     async with db.session() as session:
         statuses = await session.scalar(select(func.count()).select_from(m.MarginStatus))
         history = await session.scalar(select(func.count()).select_from(m.MarginStatusHistory))
+        # Statuses valued with the wallets' USDC (the rows store the headline; the holdings
+        # are rendered on read).
         with_holdings = await session.scalar(
-            select(func.count())
-            .select_from(m.MarginStatus)
-            .where(func.jsonb_array_length(m.MarginStatus.document["holdings"]) > 0)
+            select(func.count()).select_from(m.MarginStatus).where(m.MarginStatus.equity_usd > 0)
         )
     return int(statuses or 0), int(history or 0), int(with_holdings or 0)
 

@@ -15,7 +15,7 @@ from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import Attestation, ErrorResponse
 from aggregator.api.views import iso
 from aggregator.attest import AttestationDomain, AttestationError, attest
-from aggregator.store.statuses import get_status
+from aggregator.publish.documents import published_status
 
 router = APIRouter(tags=["attestation"])
 
@@ -76,7 +76,7 @@ async def user_attestation(user: UserParam, context: ContextDep, caller: CallerD
     key = context.trust.signing_key
     assert key is not None  # _domain checked
     async with context.database.session() as session:
-        record = await get_status(session, row.id)
+        record = await published_status(session, context.config, row.id)
     if record is None:
         raise ApiError(404, "no_status", f"no status has been published for {row.name!r}", "user")
     if record.document.get("stale"):

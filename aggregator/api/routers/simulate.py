@@ -29,11 +29,11 @@ from aggregator.api.schemas import (
 )
 from aggregator.api.views import render_status
 from aggregator.margin import RiskParams, evaluate
+from aggregator.publish.documents import published_status
 from aggregator.publish.portfolios import risk_params
 from aggregator.risk.document import PortfolioError, parse_portfolio
 from aggregator.risk.output import result_to_json
 from aggregator.risk.whatif import Change, WhatIfError, apply_changes
-from aggregator.store.statuses import get_status
 
 router = APIRouter(tags=["what-if"])
 
@@ -140,7 +140,7 @@ async def simulate_user(
     row = await context.reader.user(user)
     authorize_user(caller, row.id)
     async with context.database.session() as session:
-        record = await get_status(session, row.id)
+        record = await published_status(session, context.config, row.id)
     book = None if record is None else record.inputs.get("portfolio")
     if record is None or not isinstance(book, dict):
         raise ApiError(404, "no_status", f"no status has been published for {row.name!r}", "user")

@@ -24,8 +24,9 @@ from aggregator.api.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError
 from aggregator.api.routers.margin import ERRORS
 from aggregator.api.stream_hub import StatusEvent
+from aggregator.publish.documents import complete, published_statuses
 from aggregator.store import users as user_repo
-from aggregator.store.statuses import documents_after, get_statuses
+from aggregator.store.statuses import documents_after
 
 router = APIRouter(tags=["stream"])
 
@@ -192,7 +193,8 @@ async def _first_events(
     fresh = [u for u in user_ids if u not in resume]
     async with context.database.session() as session:
         replay = await documents_after(session, resume) if resume else []
-        current = await get_statuses(session, fresh) if fresh else {}
+        replay = await complete(session, context.config, replay)
+        current = await published_statuses(session, context.config, fresh) if fresh else {}
     events = [event_of(record) for record in replay]
     events += [event_of(current[u]) for u in fresh if u in current]
     positions = {u: 0 for u in user_ids} | dict(resume)

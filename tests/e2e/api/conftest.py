@@ -70,11 +70,13 @@ class ApiWorld:
     eth_price: list[int] = field(default_factory=lambda: [3_000_00000000])
 
     async def republish(self, eth_price: int | None = None) -> None:
-        """Move ETH/USD to `eth_price` (8 decimals) if given, mine, poll the chain and publish:
-        the real path a status change takes."""
-        if eth_price is not None:
-            self.eth_price[0] = eth_price
-            await set_price(self.node.url, self.deployment, "ETH", eth_price)
+        """Move ETH/USD to `eth_price` (8 decimals; by default 1% up from where it is), mine,
+        poll the chain and publish: the real path a status change takes. (A pass rewrites a
+        status only when something moved: without a move there would be no new version.)"""
+        if eth_price is None:
+            eth_price = self.eth_price[0] * 101 // 100
+        self.eth_price[0] = eth_price
+        await set_price(self.node.url, self.deployment, "ETH", eth_price)
         await mine(self.node.url, 3)
         await poll_and_publish(self.database_url, self.config, self.users)
 

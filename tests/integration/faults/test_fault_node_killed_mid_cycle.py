@@ -25,10 +25,10 @@ from aggregator.bootstrap import cycle_once, open_services
 from aggregator.config import load_config
 from aggregator.polling import poll_chain, poll_chains, wallet_owners
 from aggregator.publish import publish
+from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
 from aggregator.store.database import Database
-from aggregator.store.statuses import get_status
 from aggregator.store.users import add_user, link_wallet
 from chains.evm.anvil import DevnetRpc
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
@@ -96,7 +96,7 @@ async def test_a_node_killed_mid_cycle_fails_its_chain_only_ages_into_stale_and_
             assert proxy.url in (polls["b"].error or "")
             assert killed.publish.users == 1 and not killed.publish.skipped
             async with db.session() as session:
-                kept = await get_status(session, user_id)
+                kept = await published_status(session, config, user_id)
             assert kept is not None and kept.stale is False
             assert kept.equity_usd == Decimal(150)  # b's last good data is still used
             assert kept.document["chains"]["eip155:31338"]["last_poll_failed"] is True
@@ -107,7 +107,7 @@ async def test_a_node_killed_mid_cycle_fails_its_chain_only_ages_into_stale_and_
             assert (await poll_chain(services.database, services.adapters["a"], {})).ok
             await publish(services.database, config, as_of=later)
             async with db.session() as session:
-                aged = await get_status(session, user_id)
+                aged = await published_status(session, config, user_id)
             assert aged is not None and aged.stale is True
             assert aged.stale_chains == ("eip155:31338",)
 
@@ -121,7 +121,7 @@ async def test_a_node_killed_mid_cycle_fails_its_chain_only_ages_into_stale_and_
     finally:
         await proxy.aclose()
     async with db.session() as session:
-        recovered = await get_status(session, user_id)
+        recovered = await published_status(session, config, user_id)
         failed = list(await session.scalars(select(m.PollRun).where(~m.PollRun.ok)))
     assert recovered is not None and recovered.stale is False and recovered.stale_chains == ()
     assert recovered.equity_usd == Decimal(150)

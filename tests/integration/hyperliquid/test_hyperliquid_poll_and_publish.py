@@ -15,11 +15,11 @@ from sqlalchemy import select
 from aggregator.config import load_config
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
+from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
 from aggregator.store.database import Database
 from aggregator.store.observations import latest_observations
-from aggregator.store.statuses import get_status
 from aggregator.store.users import add_user, link_wallet
 from chains.registry import build_adapter
 
@@ -158,8 +158,8 @@ async def test_the_demo_world_publishes_through_devnet_config(db: Database, tmp_
     report = await publish(db, config)
     assert report.unvalued == (), report.describe()
     async with db.session() as session:
-        alice = await get_status(session, owners[ALICE])
-        bob = await get_status(session, owners[BOB])
+        alice = await published_status(session, config, owners[ALICE])
+        bob = await published_status(session, config, owners[BOB])
     assert alice is not None and bob is not None
     doc = alice.document
     perps = [line for line in doc["lines"] if line["kind"] == "perp"]

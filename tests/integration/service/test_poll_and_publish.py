@@ -14,11 +14,12 @@ import pytest_asyncio
 from aggregator.config import LoadedConfig, load_config
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
+from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
 from aggregator.store.observations import latest_observations, price_history
-from aggregator.store.statuses import get_status, status_history
+from aggregator.store.statuses import status_history
 from aggregator.store.users import add_user, link_wallet
 from aggregator.valuation import ewma_volatility
 from chains.evm.devnet import (
@@ -103,7 +104,7 @@ async def test_failed_poll_keeps_last_good_head_and_publish_ages_it_into_stale(
     report = await publish(db, config, as_of=now)
     assert (report.users, report.changed) == (1, 1)
     async with db.session() as session:
-        fresh = await get_status(session, user_id)
+        fresh = await published_status(session, config, user_id)
     assert fresh is not None and fresh.stale is False
     assert fresh.document["chains"]["eip155:31337"]["last_poll_failed"] is True
     usdc = [h for h in fresh.document["holdings"] if h["asset"] == "USDC"]
@@ -113,7 +114,7 @@ async def test_failed_poll_keeps_last_good_head_and_publish_ages_it_into_stale(
     later = await publish(db, config, as_of=now + timedelta(seconds=120))
     assert later.changed == 1
     async with db.session() as session:
-        aged = await get_status(session, user_id)
+        aged = await published_status(session, config, user_id)
         history = await status_history(session, user_id, 10)
     assert aged is not None and aged.stale is True
     assert aged.stale_chains == ("eip155:31337",)
@@ -148,7 +149,7 @@ async def test_published_status_equals_risk_evaluate_of_its_stored_inputs(
         await adapter.aclose()
     await publish(db, config)
     async with db.session() as session:
-        record = await get_status(session, user_id)
+        record = await published_status(session, config, user_id)
     assert record is not None
     stored_input = record.inputs["portfolio"]
     assert [h["asset"] for h in stored_input["holdings"]] == ["ETH", "USDC", "WETH", "USDC"]
@@ -194,7 +195,7 @@ async def test_ewma_volatility_from_stored_prices_drives_the_latency_buffer(
     async def published() -> tuple[Decimal, Decimal, Decimal]:
         await publish(db, config, as_of=as_of)
         async with db.session() as session:
-            record = await get_status(session, user_id)
+            record = await published_status(session, config, user_id)
         assert record is not None
         sigma = Decimal(record.inputs["portfolio"]["assets"]["ETH"]["volatility"])
         buffer = Decimal(record.document["latency_buffers"]["eip155:31337"]["ETH"])
@@ -247,14 +248,14 @@ async def test_an_oracle_failing_its_check_zeroes_collateral_but_keeps_debt_at_l
         assert (await poll_chain(db, adapter, {wallet: user_id})).ok
         await publish(db, config)
         async with db.session() as session:
-            before = await get_status(session, user_id)
+            before = await published_status(session, config, user_id)
         # The feed now answers 0: the adapter marks the read invalid.
         await set_price(anvil.url, deployment, "ETH", 0)
         await mine(anvil.url, 3)
         assert (await poll_chain(db, adapter, {wallet: user_id})).ok
         await publish(db, config)
         async with db.session() as session:
-            after = await get_status(session, user_id)
+            after = await published_status(session, config, user_id)
             observed = (await latest_observations(session))["local"]
     finally:
         await adapter.aclose()

@@ -9,9 +9,9 @@ from pathlib import Path
 from aggregator.config import load_config
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
+from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store.database import Database
-from aggregator.store.statuses import get_status
 from aggregator.store.users import add_user, link_wallet
 from chains.registry import build_adapter
 from chains.solana.localnet import LocalSolana
@@ -60,8 +60,8 @@ async def test_demo_solana_world_publishes_with_configured_perp_terms(
     report = await publish(db, config)
     assert report.unvalued == (), report.describe()
     async with db.session() as session:
-        alice_status = await get_status(session, alice)
-        bob_status = await get_status(session, bob)
+        alice_status = await published_status(session, config, alice)
+        bob_status = await published_status(session, config, bob)
     assert alice_status is not None and bob_status is not None
 
     (perp,) = [line for line in alice_status.document["lines"] if line["kind"] == "perp"]

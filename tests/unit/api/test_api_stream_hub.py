@@ -4,15 +4,20 @@ falls behind is dropped without holding up the others."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aggregator.api.status_reader import StatusReader
 from aggregator.api.stream_hub import StatusEvent, StatusHub
+from aggregator.config import load_config
 from aggregator.store.database import Database
+
+DEVNET = Path(__file__).resolve().parents[3] / "config" / "devnet.toml"
 
 
 def _hub(queue_size: int) -> StatusHub:
     database = Database("postgresql://nobody@127.0.0.1:1/none")  # never connected here
-    return StatusHub(database, StatusReader(database), queue_size=queue_size)
+    reader = StatusReader(database, load_config(DEVNET))
+    return StatusHub(database, reader, queue_size=queue_size)
 
 
 async def test_events_reach_ready_subscribers_once_and_in_order() -> None:
