@@ -59,6 +59,9 @@ class ApiServer:
             http="httptools",
             access_log=access_log,
             log_level="warning",
+            # uvicorn's loggers go to the root logger, so `--log-format json` covers them too
+            # (its own config would give them plain-text handlers of their own).
+            log_config=None,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=5,
             lifespan="on",

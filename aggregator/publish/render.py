@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from aggregator.addresses import caip10
@@ -36,6 +37,10 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+# A line's fields without the head it was read at, as a plain tuple (C-level, like its repr).
+_LINE_FIELDS = itemgetter(slice(0, 10))
+
+
 def lines_digest(
     wallets: Sequence[tuple[str, str]],
     lines: Sequence[ObservedLine],
@@ -53,9 +58,9 @@ def lines_digest(
             ",".join(sorted(failing)),
             ",".join(unpriced),
             repr(wallets),
-            # Each line as a plain tuple's text (C-level repr); the head it was read at is
-            # left out, so the same holdings read at a newer block give the same digest.
-            "".join(map(tuple.__repr__, (line[:10] for line in lines))),
+            # The head each line was read at is left out: the same holdings read at a newer
+            # block give the same digest.
+            repr(tuple(map(_LINE_FIELDS, lines))),
         )
     )
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

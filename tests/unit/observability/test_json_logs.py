@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
+from aggregator.api.server import ApiServer
 from aggregator.config import load_config
 from aggregator.ops.logs import configure_logging, secrets_of
 
@@ -79,3 +82,18 @@ def test_json_lines_carry_the_fields_and_blank_secrets(
         "***",
     )
     assert third["webhook"] == "ops" and "ValueError: session key ***" in third["exception"]
+
+
+def test_the_api_servers_own_log_lines_are_json_too(restore_logging: None) -> None:
+    out = io.StringIO()
+    configure_logging("json", stream=out)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        ApiServer(FastAPI(), sock, access_log=True)  # configures uvicorn's loggers
+    logging.getLogger("uvicorn.error").warning("worker %s stopped", 3)
+    logging.getLogger("uvicorn.access").warning("GET /v1/chains 200")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("uvicorn.error", "worker 3 stopped"),
+        ("uvicorn.access", "GET /v1/chains 200"),
+    ]
