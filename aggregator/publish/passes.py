@@ -138,11 +138,13 @@ async def publish_shard(
     database: Database,
     config: LoadedConfig,
     market: PassMarket,
+    market_id: int,
     index: int,
     count: int,
     orphaned_heads: set[int],
 ) -> ShardReport:
-    """Value and write shard `index` of `count` in one transaction under its lock.
+    """Value and write shard `index` of `count` in one transaction under its lock, against
+    `market` (stored as `valuation_markets` row `market_id`).
 
     May raise: DatabaseUnavailable.
     """
@@ -152,9 +154,6 @@ async def publish_shard(
             if not await take_shard(session, index, count):
                 return ShardReport(index, 0, 0, 0, skipped=True)
             await tune_shard_session(session)
-            market_id = await record_market(
-                session, market.digest, market.as_of, market.to_document()
-            )
             shard = await read_shard(session, market, index, count)
             read_done = time.perf_counter()
             records, unvalued = value_shard(config, market, market_id, shard)
@@ -181,16 +180,22 @@ async def publish(
     """
     as_of = as_of or datetime.now(UTC)
     market = await read_market(database, config, as_of)
+    # Stored first, on its own: shards in other processes then find the row committed rather
+    # than wait on one another's uncommitted insert. (A pass that dies leaves it unreferenced;
+    # pruning removes it.)
     async with database.session() as session:
+        market_id = await record_market(session, market.digest, market.as_of, market.to_document())
         orphaned = await orphaned_head_ids(session)
     count = config.service.publish_shards
     if config.service.publish_workers > 1:
         from aggregator.publish.workers import publish_shards_in_workers
 
-        shards = await publish_shards_in_workers(config, database, market, count, orphaned)
+        shards = await publish_shards_in_workers(
+            config, database, market, market_id, count, orphaned
+        )
     else:
         shards = [
-            await publish_shard(database, config, market, index, count, orphaned)
+            await publish_shard(database, config, market, market_id, index, count, orphaned)
             for index in range(count)
         ]
     done = [shard for shard in shards if not shard.skipped]

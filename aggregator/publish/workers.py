@@ -38,6 +38,7 @@ def _publish_in_worker(
     config_path: str,
     database_url: str,
     market: dict[str, Any],
+    market_id: int,
     index: int,
     count: int,
     orphaned: set[int],
@@ -49,7 +50,9 @@ def _publish_in_worker(
         _STATE[(config_path, database_url)] = state
     config, database = state
     return _LOOP.run_until_complete(
-        publish_shard(database, config, PassMarket.from_document(market), index, count, orphaned)
+        publish_shard(
+            database, config, PassMarket.from_document(market), market_id, index, count, orphaned
+        )
     )
 
 
@@ -83,6 +86,7 @@ async def publish_shards_in_workers(
     config: LoadedConfig,
     database: Database,
     market: PassMarket,
+    market_id: int,
     count: int,
     orphaned: set[int],
 ) -> list[ShardReport]:
@@ -100,6 +104,7 @@ async def publish_shards_in_workers(
             str(config.path),
             database.url,
             document,
+            market_id,
             index,
             count,
             orphaned,
