@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
@@ -386,6 +386,9 @@ async def latest_observations(
     return result
 
 
+_EXACT = Context(prec=100)  # more digits than any uint256 has (78)
+
+
 class HeldLine(NamedTuple):
     """A wallet balance or a protocol position of one user, exact in base units, as a publish
     pass reads it (plain values, no ORM object: a pass reads a million). Balances have venue
@@ -406,8 +409,9 @@ class HeldLine(NamedTuple):
 
     @property
     def amount(self) -> Decimal:
-        """Human units: exact, since dividing by a power of ten is exact in Decimal."""
-        return Decimal(self.amount_raw).scaleb(-self.decimals)
+        """Human units, exact: every digit of a uint256 kept (a power-of-ten shift rounds
+        only past the context's precision, and this context holds 100 digits)."""
+        return Decimal(self.amount_raw).scaleb(-self.decimals, _EXACT)
 
 
 _LINES_AT_HEADS = """

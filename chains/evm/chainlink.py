@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from chains.base import PriceObservation
 from chains.evm.abi import DECIMALS, LATEST_ROUND_DATA, AbiDecodeError, decode_values
@@ -50,8 +50,12 @@ def decode_decimals(data: bytes) -> int:
 
 
 def scale_answer(answer: int, decimals: int) -> Decimal:
-    """The answer as a Decimal in quote units: 335172810074 with 8 decimals is 3351.72810074."""
-    return Decimal(answer).scaleb(-decimals)
+    """The answer as a Decimal in quote units: 335172810074 with 8 decimals is 3351.72810074.
+    Exact for any int256 (the shift runs in a context of 100 digits)."""
+    return Decimal(answer).scaleb(-decimals, _EXACT)
+
+
+_EXACT = Context(prec=100)
 
 
 def price_observation(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 from aggregator.config import LoadedConfig, load_config
@@ -145,3 +145,11 @@ def test_devnet_config_reads_the_demo_solana_world() -> None:
         ("SOL", expected.feeds[0].account, expected.feeds[0].feed_id),
         ("PYUSD", expected.feeds[1].account, expected.feeds[1].feed_id),  # priced as USDC
     ]
+
+
+def test_a_line_amount_keeps_every_digit_of_a_uint256() -> None:
+    raw = 2**256 - 1  # 78 digits: the default 28-digit context would round it
+    line = ObservedLine(1, "devnet_l1", "0xA", "SHIB", "wallet", "balance", raw, 18)
+    text = str(raw)
+    assert line.amount == Decimal(f"{text[:-18]}.{text[-18:]}")
+    assert int(line.amount.scaleb(18, Context(prec=100))) == raw
