@@ -13,9 +13,12 @@ from decimal import Decimal
 
 from chains.base import Address, LineIssue, Position
 from chains.evm.abi import (
+    GET_ASSET_PRICE,
+    GET_RESERVE_CONFIGURATION_DATA,
     GET_USER_ACCOUNT_DATA,
     GET_USER_RESERVE_DATA,
     AbiDecodeError,
+    decode_uint256,
     decode_values,
     encode_address_call,
 )
@@ -41,6 +44,20 @@ USER_RESERVE_DATA_TYPES = (
     "uint40",  # stableRateLastUpdated
     "bool",  # usageAsCollateralEnabled
 )
+RESERVE_CONFIGURATION_DATA_TYPES = (
+    "uint256",  # decimals
+    "uint256",  # ltv (bps)
+    "uint256",  # liquidationThreshold (bps)
+    "uint256",  # liquidationBonus (bps, including 100%: 10500 = 5% bonus)
+    "uint256",  # reserveFactor (bps)
+    "bool",  # usageAsCollateralEnabled
+    "bool",  # borrowingEnabled
+    "bool",  # stableBorrowRateEnabled
+    "bool",  # isActive
+    "bool",  # isFrozen
+)
+# ReserveConfiguration.sol stores decimals in 8 bits (48-55).
+MAX_RESERVE_DECIMALS = 255
 
 
 def base_to_usd(amount_base: int, base_unit: int = USD_BASE_UNIT) -> Decimal:
@@ -95,6 +112,94 @@ class UserReserve:
     def debt(self) -> int:
         # Stable debt is deprecated since v3.2 (always 0) but still counted where it exists.
         return self.stable_debt + self.variable_debt
+
+
+class ReserveParameterError(AbiDecodeError):
+    """Reserve parameters that decode but cannot be Aave's (a threshold above 100%, an LTV above
+    the threshold): an AbiDecodeError, so a caller turns it into an issue line like any other."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveConfiguration:
+    """`PoolDataProvider.getReserveConfigurationData(asset)`: bps except `decimals`."""
+
+    decimals: int
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    reserve_factor_bps: int
+    usage_as_collateral_enabled: bool
+    borrowing_enabled: bool
+    stable_borrow_rate_enabled: bool
+    is_active: bool
+    is_frozen: bool
+
+
+def check_reserve_parameters(config: ReserveConfiguration) -> ReserveConfiguration:
+    """`config` itself when its parameters are in Aave's ranges.
+
+    May raise: ReserveParameterError (threshold > 10000 bps, ltv > threshold, decimals > 255).
+    """
+    if config.liquidation_threshold_bps > BPS_DENOMINATOR:
+        raise ReserveParameterError(
+            f"liquidation threshold {config.liquidation_threshold_bps} bps is above "
+            f"{BPS_DENOMINATOR} bps (100%)"
+        )
+    if config.ltv_bps > config.liquidation_threshold_bps:
+        raise ReserveParameterError(
+            f"ltv {config.ltv_bps} bps is above the liquidation threshold "
+            f"{config.liquidation_threshold_bps} bps"
+        )
+    if config.decimals > MAX_RESERVE_DECIMALS:
+        raise ReserveParameterError(f"decimals {config.decimals} do not fit Aave's 8 bits")
+    return config
+
+
+def decode_reserve_configuration(data: bytes) -> ReserveConfiguration:
+    """Decoded and range-checked (see `check_reserve_parameters`).
+
+    May raise: AbiDecodeError (wrong shape), ReserveParameterError (out-of-range parameters).
+    """
+    if len(data) != 10 * 32:
+        raise AbiDecodeError(
+            f"getReserveConfigurationData returned {len(data)} bytes, expected 320"
+        )
+    values = decode_values(RESERVE_CONFIGURATION_DATA_TYPES, data)
+    config = ReserveConfiguration(
+        decimals=int(values[0]),
+        ltv_bps=int(values[1]),
+        liquidation_threshold_bps=int(values[2]),
+        liquidation_bonus_bps=int(values[3]),
+        reserve_factor_bps=int(values[4]),
+        usage_as_collateral_enabled=bool(values[5]),
+        borrowing_enabled=bool(values[6]),
+        stable_borrow_rate_enabled=bool(values[7]),
+        is_active=bool(values[8]),
+        is_frozen=bool(values[9]),
+    )
+    return check_reserve_parameters(config)
+
+
+def reserve_configuration_calldata(asset: str) -> bytes:
+    """`getReserveConfigurationData(asset)` calldata."""
+    return encode_address_call(GET_RESERVE_CONFIGURATION_DATA, address_bytes(asset))
+
+
+def asset_price_calldata(asset: str) -> bytes:
+    """`AaveOracle.getAssetPrice(asset)` calldata."""
+    return encode_address_call(GET_ASSET_PRICE, address_bytes(asset))
+
+
+def decode_asset_price(data: bytes) -> int:
+    """`AaveOracle.getAssetPrice` in base currency units (1e8 = 1 USD on USD markets); Aave's
+    oracle never prices an asset at 0, so 0 is an error too.
+
+    May raise: AbiDecodeError.
+    """
+    price = decode_uint256(data)
+    if price == 0:
+        raise AbiDecodeError("getAssetPrice returned 0")
+    return price
 
 
 def decode_account_data(data: bytes) -> AccountData:

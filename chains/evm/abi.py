@@ -32,6 +32,8 @@ LATEST_ROUND_DATA = selector("latestRoundData()")
 AGGREGATE3 = selector("aggregate3((address,bool,bytes)[])")
 GET_USER_ACCOUNT_DATA = selector("getUserAccountData(address)")
 GET_USER_RESERVE_DATA = selector("getUserReserveData(address,address)")
+GET_RESERVE_CONFIGURATION_DATA = selector("getReserveConfigurationData(address)")
+GET_ASSET_PRICE = selector("getAssetPrice(address)")
 
 
 def encode_call(fn_selector: bytes, types: Sequence[str], args: Sequence[Any]) -> bytes:

@@ -1,11 +1,15 @@
 # pragma version 0.4.3
 """
 @title DevLendingPool
-@notice The subset of the Aave v3 Pool and PoolDataProvider ABI that xmargin reads, on one
-        contract: `getUserAccountData(user)` and `getUserReserveData(asset, user)`. Positions are
-        set by the deployer (seeding, no token movement). Account totals are computed the way
-        Aave computes them: values in base currency (1e8 USD) from the reserve's price feed,
-        liquidation threshold and LTV as value-weighted averages in bps, health factor in WAD.
+@notice The subset of the Aave v3 Pool, PoolDataProvider and AaveOracle ABI that xmargin reads,
+        on one contract: `getUserAccountData(user)`, `getUserReserveData(asset, user)`,
+        `getReserveConfigurationData(asset)` and `getAssetPrice(asset)`. Positions are set by
+        the deployer (seeding, no token movement). Account totals follow aave-v3-core
+        GenericLogic.calculateUserAccountData: values in base currency (1e8 USD) from the
+        reserve's price feed rounded down, collateral counted only for a reserve with a non-zero
+        liquidation threshold, liquidation threshold and LTV as value-weighted averages in bps
+        (rounded down), health factor = percentMul(collateral, threshold) wadDiv debt (both
+        half-up) in WAD, available borrows = percentMul(collateral, ltv) - debt.
 """
 
 interface PriceFeed:
@@ -19,7 +23,12 @@ struct ReserveConfig:
 
 MAX_RESERVES: constant(uint256) = 16
 PERCENTAGE_FACTOR: constant(uint256) = 10000
+HALF_PERCENTAGE_FACTOR: constant(uint256) = 5000
 WAD: constant(uint256) = 10 ** 18
+BASE_CURRENCY_UNIT: public(constant(uint256)) = 10 ** 8
+# Not configurable on the devnet: every reserve reports these in getReserveConfigurationData.
+LIQUIDATION_BONUS: constant(uint256) = 10500
+RESERVE_FACTOR: constant(uint256) = 1000
 
 owner: public(address)
 reserves: public(DynArray[address, MAX_RESERVES])
@@ -71,6 +80,20 @@ def _price(feed: address) -> uint256:
     return convert(answer, uint256)
 
 
+@pure
+@internal
+def _percent_mul(amount: uint256, percentage: uint256) -> uint256:
+    # PercentageMath.percentMul: half-up
+    return (amount * percentage + HALF_PERCENTAGE_FACTOR) // PERCENTAGE_FACTOR
+
+
+@pure
+@internal
+def _wad_div(a: uint256, b: uint256) -> uint256:
+    # WadRayMath.wadDiv: half-up
+    return (a * WAD + b // 2) // b
+
+
 @view
 @external
 def getUserAccountData(user: address) -> (uint256, uint256, uint256, uint256, uint256, uint256):
@@ -86,7 +109,7 @@ def getUserAccountData(user: address) -> (uint256, uint256, uint256, uint256, ui
         config: ReserveConfig = self.reserve_config[asset]
         price: uint256 = self._price(config.feed)
         unit: uint256 = 10 ** convert(config.decimals, uint256)
-        if supplied > 0:
+        if supplied > 0 and config.liquidation_threshold != 0:
             value: uint256 = supplied * price // unit
             total_collateral += value
             weighted_threshold += value * config.liquidation_threshold
@@ -99,12 +122,12 @@ def getUserAccountData(user: address) -> (uint256, uint256, uint256, uint256, ui
         threshold = weighted_threshold // total_collateral
         ltv = weighted_ltv // total_collateral
     available: uint256 = 0
-    borrowable: uint256 = total_collateral * ltv // PERCENTAGE_FACTOR
+    borrowable: uint256 = self._percent_mul(total_collateral, ltv)
     if borrowable > total_debt:
         available = borrowable - total_debt
     health: uint256 = max_value(uint256)
     if total_debt > 0:
-        health = total_collateral * threshold // PERCENTAGE_FACTOR * WAD // total_debt
+        health = self._wad_div(self._percent_mul(total_collateral, threshold), total_debt)
     return (total_collateral, total_debt, available, threshold, ltv, health)
 
 
@@ -114,3 +137,35 @@ def getUserReserveData(asset: address, user: address) -> (uint256, uint256, uint
     supplied: uint256 = self.supplied[asset][user]
     borrowed: uint256 = self.borrowed[asset][user]
     return (supplied, 0, borrowed, 0, borrowed, 0, 0, 0, supplied > 0)
+
+
+@view
+@external
+def getReserveConfigurationData(asset: address) -> (uint256, uint256, uint256, uint256, uint256, bool, bool, bool, bool, bool):
+    # (decimals, ltv, liquidationThreshold, liquidationBonus, reserveFactor,
+    #  usageAsCollateralEnabled, borrowingEnabled, stableBorrowRateEnabled, isActive, isFrozen);
+    # all zero / false for an asset that is not a reserve
+    config: ReserveConfig = self.reserve_config[asset]
+    if config.feed == empty(address):
+        return (0, 0, 0, 0, 0, False, False, False, False, False)
+    return (
+        convert(config.decimals, uint256),
+        config.ltv,
+        config.liquidation_threshold,
+        LIQUIDATION_BONUS,
+        RESERVE_FACTOR,
+        config.liquidation_threshold != 0,
+        True,
+        False,
+        True,
+        False,
+    )
+
+
+@view
+@external
+def getAssetPrice(asset: address) -> uint256:
+    # AaveOracle.getAssetPrice: the reserve's feed answer in base currency units (1e8 USD)
+    config: ReserveConfig = self.reserve_config[asset]
+    assert config.feed != empty(address), "unknown reserve"
+    return self._price(config.feed)
