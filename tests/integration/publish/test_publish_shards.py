@@ -353,3 +353,18 @@ async def test_pruning_keeps_the_heads_a_status_is_rendered_from(
         record = await published_status(session, config, user_id)
     assert heads == 4
     assert record is not None and len(record.document["holdings"]) == 5
+
+
+async def test_an_unchanged_status_is_rewritten_once_it_is_older_than_the_refresh(
+    db: Database, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, status_refresh_seconds=10)
+    owners = await _world(db)
+    await _record(db, owners, 100)
+    await publish(db, config, as_of=NOW)
+    assert (await publish(db, config, as_of=NOW + timedelta(seconds=5))).written == 0
+    refreshed = await publish(db, config, as_of=NOW + timedelta(seconds=10))
+    assert (refreshed.written, refreshed.changed) == (USERS, 0)  # a new version, no history
+    async with db.session() as session:
+        record = await get_status(session, owners[_account(1, "a")])
+    assert record is not None and record.as_of == NOW + timedelta(seconds=10)
