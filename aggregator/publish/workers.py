@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,9 @@ def close_pool() -> None:
     """Stop the worker processes (they are started again by the next pass that needs them)."""
     global _POOL
     if _POOL is not None:
-        _POOL[1].shutdown(wait=True, cancel_futures=True)
+        pool = _POOL[1]
         _POOL = None
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 atexit.register(close_pool)
@@ -92,6 +94,9 @@ async def publish_shards_in_workers(
 ) -> list[ShardReport]:
     """Every shard of a pass, on `[service] publish_workers` processes.
 
+    A worker process that dies (killed, out of memory) takes its shard's transaction with it
+    (rolled back: nothing half-written) and breaks the pool; the pool is dropped then, so the
+    next pass starts fresh processes.
     May raise: DatabaseUnavailable (from a worker), BrokenProcessPool.
     """
     pool = shard_pool(config.service.publish_workers)
@@ -111,4 +116,8 @@ async def publish_shards_in_workers(
         )
         for index in range(count)
     ]
-    return list(await asyncio.gather(*futures))
+    try:
+        return list(await asyncio.gather(*futures))
+    except BrokenProcessPool:
+        close_pool()
+        raise

@@ -6,14 +6,19 @@ config of two EVM chains, with 4 shards.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from aggregator.config import LoadedConfig, load_config
-from aggregator.publish import publish
+from aggregator.publish import publish, workers
 from aggregator.publish.documents import published_status
 from aggregator.publish.inputs import observed_prices
 from aggregator.publish.market import chain_reads
@@ -368,3 +373,36 @@ async def test_an_unchanged_status_is_rewritten_once_it_is_older_than_the_refres
     async with db.session() as session:
         record = await get_status(session, owners[_account(1, "a")])
     assert record is not None and record.as_of == NOW + timedelta(seconds=10)
+
+
+async def test_a_worker_process_killed_mid_pass_loses_only_its_shard_and_the_next_pass_recovers(
+    db: Database, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, publish_workers=2)
+    owners = await _world(db)
+    await _record(db, owners, 100)
+    pool = workers.shard_pool(2)
+    list(pool.map(abs, range(4)))  # both processes up
+    victim = next(iter(pool._processes))  # a live worker process of the pool
+
+    blocker = Database(db.url)
+    try:
+        async with blocker.session() as session:
+            # Hold shard 0's rows: its worker waits inside its transaction, and is killed there.
+            await session.execute(text("LOCK TABLE margin_status_history IN EXCLUSIVE MODE"))
+            running = asyncio.create_task(publish(db, config, as_of=NOW))
+            await asyncio.sleep(3)
+            os.kill(victim, signal.SIGKILL)
+            with pytest.raises(BrokenProcessPool):
+                await running
+    finally:
+        await blocker.dispose()
+    assert workers._POOL is None  # dropped: the next pass starts new processes
+    # Every shard wrote whole or nothing: each published user has both its rows.
+    async with db.session() as session:
+        latest = set(await session.scalars(select(m.MarginStatus.user_id)))
+        history = set(await session.scalars(select(m.MarginStatusHistory.user_id)))
+    assert latest == history
+    again = await publish(db, config, as_of=NOW + timedelta(seconds=1))
+    assert not again.skipped_shards
+    assert set(await _seqs(db)) == set(owners.values())
