@@ -6,7 +6,8 @@ WETH deposit and USDC borrow, a USDC deposit), and the chains' oracle prices. Th
 `aggregator.publish.publish` three times and prints, per pass: users/s, seconds end to end and
 the database's share of the shards' time (reading and writing; the rest is valuation in
 Python), rows written (latest statuses, history, the market) and the growth of the status
-tables on disk, and peak RSS (this process plus the worker processes). Passes:
+tables on disk, peak RSS (this process plus the worker processes), and the shards' seconds by
+phase (read, value and render, write) summed over the workers. Passes:
 
 1. first pass: every user is new, so every status is written (and recorded in history);
 2. the same inputs again, a few seconds later: the headline barely moves (only data age), so
@@ -250,6 +251,10 @@ async def run_pass(label: str, url: str, config: LoadedConfig, as_of: datetime) 
     bytes_after = _bytes(url)
     db_seconds = sum(shard.database_seconds for shard in report.shards)
     shard_seconds = sum(shard.seconds for shard in report.shards)
+    phases = {
+        phase: sum(getattr(shard, f"{phase}_seconds") for shard in report.shards)
+        for phase in ("read", "value", "write")
+    }
     figures = {
         "users": report.users,
         "seconds": seconds,
@@ -261,6 +266,7 @@ async def run_pass(label: str, url: str, config: LoadedConfig, as_of: datetime) 
         "rows": report.written + report.changed + (1 if report.written else 0),
         "bytes": bytes_after - bytes_before,
         "peak_rss_mb": _peak_rss_mb(),
+        **{f"{phase}_seconds": value for phase, value in phases.items()},
     }
     print(
         f"  {label:<34} {report.users:>7} users {seconds:7.2f} s"
@@ -268,6 +274,10 @@ async def run_pass(label: str, url: str, config: LoadedConfig, as_of: datetime) 
         f"  db {figures['database_share']:4.0%} of shard time  written {report.written:>7}"
         f" (history {report.changed:>7})  rows {figures['rows']:>7}"
         f"  bytes {figures['bytes'] / 1e6:7.1f} MB  peak RSS {figures['peak_rss_mb']:6.0f} MB"
+    )
+    print(
+        "    shard seconds, summed over the workers: "
+        + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in phases.items())
     )
     return figures
 

@@ -41,8 +41,9 @@ __all__ = ["PUBLISH_LOCK", "PublishReport", "ShardReport", "publish", "publish_s
 
 @dataclass(frozen=True)
 class ShardReport:
-    """One shard of a pass: users valued, rows written, material changes, and the seconds
-    spent in the database (reading and writing) out of the shard's total."""
+    """One shard of a pass: users valued, rows written, material changes, and where its
+    seconds went: reading its inputs, valuing and rendering (pure Python), writing (both
+    database steps include the client's own work on the rows)."""
 
     index: int
     users: int
@@ -51,7 +52,13 @@ class ShardReport:
     unvalued: tuple[str, ...] = ()
     skipped: bool = False
     seconds: float = 0.0
-    database_seconds: float = 0.0
+    read_seconds: float = 0.0
+    value_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    @property
+    def database_seconds(self) -> float:
+        return self.read_seconds + self.write_seconds
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,9 @@ async def publish_shard(
         changed=counts.changed,
         unvalued=tuple(unvalued[uid] for uid in sorted(unvalued)),
         seconds=finished - started,
-        database_seconds=(read_done - started) + (finished - valued),
+        read_seconds=read_done - started,
+        value_seconds=valued - read_done,
+        write_seconds=finished - valued,
     )
 
 

@@ -50,6 +50,7 @@ async def write_shard(
         webhooks=config.alerts.webhooks,
         republish_change=config.risk.republish_relative_change,
         orphaned_heads=orphaned_heads,
+        row_locks=False,  # the shard's advisory lock keeps every other publisher out
         refresh_after=timedelta(seconds=refresh)
         if (refresh := config.service.status_refresh_seconds)
         else None,

@@ -149,17 +149,23 @@ class WriteCounts:
     changed: int
 
 
-_STORED = text(
-    """
+_STORED = """
     SELECT user_id, seq, status, stale, stale_chains, health_factor, equity_usd,
            weighted_collateral_init_usd, weighted_collateral_maint_usd,
            requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
-           free_collateral_usd, inputs ->> 'digest' AS digest, inputs -> 'heads' AS heads,
+           free_collateral_usd, inputs ->> 'digest' AS digest, inputs ->> 'heads' AS heads,
            as_of
-    FROM margin_status WHERE user_id = ANY(CAST(:user_ids AS bigint[]))
-    FOR UPDATE
-    """
-).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
+    FROM margin_status WHERE user_id = ANY(:user_ids)
+"""
+_STORED_LOCKED = text(_STORED + " FOR UPDATE").bindparams(
+    bindparam("user_ids", type_=ARRAY(BIGINT))
+)
+_STORED_UNLOCKED = text(_STORED).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
+
+
+def _heads_of(stored: Any) -> list[int]:
+    """The head ids a stored row was valued from (its `inputs.heads`, read as text)."""
+    return [int(head) for head in json.loads(stored.heads).values()] if stored.heads else []
 
 
 def needs_rewrite(
@@ -180,19 +186,27 @@ def needs_rewrite(
     if (
         stored.status != record.status
         or stored.stale != record.stale
-        or set(stored.stale_chains) != set(record.stale_chains)
         or stored.digest is None
         or stored.digest != record.inputs.get("digest")
     ):
         return True
-    if orphaned_heads and any(
-        int(head) in orphaned_heads for head in (stored.heads or {}).values()
+    if tuple(stored.stale_chains) != record.stale_chains and set(stored.stale_chains) != set(
+        record.stale_chains
     ):
         return True
-    return any(
-        _moved(getattr(stored, name), getattr(record, name), relative_change)
-        for name in SUMMARY_FIELDS
-    )
+    if orphaned_heads and any(head in orphaned_heads for head in _heads_of(stored)):
+        return True
+    # Every pass asks this of every user: equal numbers first, and the relative move without
+    # a division (|new - old| > r |old| is `_moved`'s test).
+    for name in SUMMARY_FIELDS:
+        old, new = getattr(stored, name), getattr(record, name)
+        if old == new:
+            continue
+        if old is None or new is None or not old:
+            return True
+        if abs(new - old) > relative_change * abs(old):
+            return True
+    return False
 
 
 def _summary_record(row: Any, recorded_at: datetime | None = None) -> StatusRecord:
@@ -338,12 +352,16 @@ async def write_statuses(
     republish_change: Decimal | None = None,
     orphaned_heads: set[int] | None = None,
     refresh_after: timedelta | None = None,
+    row_locks: bool = True,
 ) -> WriteCounts:
     """Write statuses inside the session's transaction.
 
     With `republish_change` None every status is written; otherwise only those that
     `needs_rewrite` (and users with no row yet), `refresh_after` bounding how long an
-    unchanged row stays. A written user's latest row is upserted with
+    unchanged row stays. The stored rows are read `FOR UPDATE` so a concurrent publisher
+    cannot interleave between compare and write; `row_locks=False` when the caller's lock
+    already excludes one (a publish shard's advisory lock): locking every row of a shard
+    writes to each of them even when nothing changes. A written user's latest row is upserted with
     its `seq` one above the stored one (1 for a first status): the version front ends see as
     ETag and stream id. Written users whose status changed materially (see
     `changed_materially`) since their last history row also get a history row and a
@@ -359,8 +377,8 @@ async def write_statuses(
     if len(set(user_ids)) != len(user_ids):
         raise ValueError("a publish pass lists a user more than once")
 
-    # Row locks so a concurrent publisher cannot interleave between compare and write.
-    stored = {row.user_id: row for row in await session.execute(_STORED, {"user_ids": user_ids})}
+    query = _STORED_LOCKED if row_locks else _STORED_UNLOCKED
+    stored = {row.user_id: row for row in await session.execute(query, {"user_ids": user_ids})}
     if republish_change is not None:
         orphaned = orphaned_heads or set()
         statuses = [
