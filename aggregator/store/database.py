@@ -194,6 +194,15 @@ def dumps_json(value: object) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The psycopg connection under `session`'s transaction, for the bulk paths SQLAlchemy
+    would slow down (binary fetches of a million rows as tuples, COPY). Statements run on it
+    belong to the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 class Database:
     """One async engine (psycopg 3) and its session factory.
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
-from aggregator.store.database import Database
+from aggregator.store.database import Database, driver_connection
 from aggregator.store.markets import heads_in_use, prune_markets
 from chains.base import (
     Address,
@@ -447,9 +447,7 @@ async def lines_at_heads(
     if user_ids is not None:
         where = "AND user_id = ANY(%(users)s)"
         params["users"] = list(user_ids)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = cast(Any, raw.driver_connection)
+    driver = await driver_connection(session)
     async with driver.cursor(binary=True) as cursor:
         await cursor.execute(_LINES_AT_HEADS.format(filter=where), params)
         rows = await cursor.fetchall()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, select, text
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aggregator.alerts.config import WebhookConfig
 from aggregator.alerts.outbox import record_alert_events
 from aggregator.store import models as m
-from aggregator.store.database import dumps_json
+from aggregator.store.database import driver_connection, dumps_json
 
 STATUS_CHANNEL = "xmargin_status"
 """NOTIFY channel; the payload is the user id as text. Delivered when the publish commits."""
@@ -320,9 +320,7 @@ async def _stage(
     await session.execute(text(_CREATE_STAGE))
     await session.execute(text("TRUNCATE publish_stage"))
     body = b"\n".join(_stage_line(r, seqs[r.user_id], r.user_id in material) for r in statuses)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = cast(Any, raw.driver_connection)
+    driver = await driver_connection(session)
     async with driver.cursor() as cursor:
         copy_sql = f"COPY publish_stage ({_COLUMN_LIST}, material) FROM STDIN"
         async with cursor.copy(copy_sql) as copy:

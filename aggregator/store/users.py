@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
+from aggregator.store.database import driver_connection
 from aggregator.store.errors import UnknownUser, UserExists, WalletTaken
 
 
@@ -199,9 +199,7 @@ class ShardWallet:
 
 async def wallets_of_shard(session: AsyncSession, index: int, count: int) -> list[ShardWallet]:
     """Every wallet of the users with `user_id % count = index`, by user, chain and address."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = cast(Any, raw.driver_connection)
+    driver = await driver_connection(session)
     async with driver.cursor(binary=True) as cursor:
         await cursor.execute(_SHARD_WALLETS, {"index": index, "count": count})
         rows = await cursor.fetchall()
