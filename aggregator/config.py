@@ -260,7 +260,9 @@ def _cross_checks(
 
     for chain_key, chain in model.chains.items():
         for i, pool in enumerate(chain.aave_pools):
-            for field in ("pool", "data_provider"):
+            for field in ("pool", "data_provider", "oracle"):
+                if getattr(pool, field) is None:
+                    continue
                 check_address(
                     ("chains", chain_key, "aave_pools", i, field), chain_key, getattr(pool, field)
                 )

@@ -194,6 +194,11 @@ class AavePoolConfig(_Strict):
     name: str
     pool: str
     data_provider: str
+    # The pool's price oracle (AaveOracle, `PoolAddressesProvider.getPriceOracle()`): the venue
+    # view values the pool's accounts at its prices. Without it the venue line says so.
+    oracle: str | None = None
+    # Which GenericLogic rounding the pool follows: "v3-origin" (v3.2 on) or "v3-core" (v3.0-3.1).
+    revision: Literal["v3-core", "v3-origin"] = "v3-origin"
 
 
 class DriftPerpMarketConfig(_Strict):

@@ -72,7 +72,14 @@ def _evm_spec(
     )
     reserves = tuple(t for t in tokens if t.address is not None)
     pools = tuple(
-        AavePool(name=p.name, pool=p.pool, data_provider=p.data_provider, reserves=reserves)
+        AavePool(
+            name=p.name,
+            pool=p.pool,
+            data_provider=p.data_provider,
+            reserves=reserves,
+            oracle=p.oracle,
+            revision=p.revision,
+        )
         for p in chain.aave_pools
     )
     assert chain.chain_id is not None  # validated by ChainConfig

@@ -119,6 +119,8 @@ def write_config(directory: Path, rpc_url: str) -> Path:
         'name = "devnet"',
         f'pool = "{DEMO_ADDRESSES["pool"]}"',
         f'data_provider = "{DEMO_ADDRESSES["pool"]}"',
+        f'oracle = "{DEMO_ADDRESSES["pool"]}"',
+        'revision = "v3-core"',
         "",
     ]
     assets = {

@@ -111,6 +111,45 @@ class LineIssue:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueAsset:
+    """One asset of a venue account as the venue itself counts it (design §7a).
+
+    `amount_raw` is signed in the asset's base units: collateral or a long positive, a debt or
+    a short negative. `price` is the venue's own price of one unit in USD (its oracle), None
+    when the venue has none. `params` are the venue's parameters for this asset's market, as
+    exact decimal strings under the keys its rules module documents (`aggregator.venues`).
+    """
+
+    asset: str
+    amount_raw: int
+    decimals: int
+    price: Decimal | None
+    params: Mapping[str, str] = field(default_factory=dict)
+    market: str | None = None  # the venue's market id (reserve, bank, perp market, coin)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueAccount:
+    """A venue account's own margin inputs, read at the snapshot's read point.
+
+    `rules` names the venue math that applies ("aave_v3", "drift", "kamino", "marginfi",
+    "hyperliquid"); `params` holds account-level parameters and `reported` the numbers the venue
+    publishes itself (for example Aave's `health_factor_wad`), both as exact decimal strings.
+    `problem` says why the venue's parameters could not be read or are out of range: the venue
+    line then says so and no health is computed from it.
+    """
+
+    account: Address  # the wallet that owns it
+    venue: str  # as positions name it: "aave_v3:main", "drift", "kamino:main", ...
+    rules: str
+    assets: tuple[VenueAsset, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+    reported: Mapping[str, str] = field(default_factory=dict)
+    subaccount: str | None = None  # the venue's own account id, when not the wallet
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChainSnapshot:
     """Everything read from one chain at one read point."""
 
@@ -125,6 +164,7 @@ class ChainSnapshot:
     endpoint: str | None = None  # the URL that served the read
     extra: dict[str, str] = field(default_factory=dict)
     head_checks: tuple[HeadCheck, ...] = ()  # answers for the heights asked to be re-checked
+    venue_accounts: tuple[VenueAccount, ...] = ()  # venues' own parameters and numbers
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chains.base import Address, LineIssue, Position
+from chains.base import Address, LineIssue, Position, VenueAccount, VenueAsset
 from chains.evm.abi import (
     GET_ASSET_PRICE,
     GET_RESERVE_CONFIGURATION_DATA,
@@ -271,8 +271,74 @@ def account_extra(venue: str, wallet: Address, account: AccountData) -> dict[str
     }
 
 
+def venue_account(
+    pool: AavePool,
+    wallet: Address,
+    reported: AccountData | None,
+    held: Sequence[tuple[EvmToken, UserReserve]],
+    configs: dict[str, ReserveConfiguration | str],
+    prices: dict[str, int | str],
+) -> VenueAccount:
+    """The pool's own view of one wallet (rules in `aggregator.venues.aave_rules`): its reserves
+    with their parameters and oracle prices, read at the same block as its positions.
+    `configs` and `prices` hold, per asset, the decoded read or why it failed."""
+    venue = f"aave_v3:{pool.name}"
+    problems: list[str] = []
+    if pool.oracle is None:
+        problems.append("no oracle configured for the pool ([chains.*.aave_pools] oracle)")
+    assets: list[VenueAsset] = []
+    for reserve, data in held:
+        config = configs.get(reserve.asset)
+        price = prices.get(reserve.asset)
+        if isinstance(config, str) or config is None:
+            problems.append(f"{reserve.asset} reserve parameters: {config or 'not read'}")
+            continue
+        if isinstance(price, str):
+            problems.append(f"{reserve.asset} oracle price: {price}")
+            price = None
+        params = {
+            "ltv_bps": str(config.ltv_bps),
+            "liquidation_threshold_bps": str(config.liquidation_threshold_bps),
+            "liquidation_bonus_bps": str(config.liquidation_bonus_bps),
+            "usage_as_collateral": "true" if data.usage_as_collateral else "false",
+        }
+        usd = None if price is None else base_to_usd(price)
+        for amount in (data.a_token_balance, -data.debt):
+            if amount:
+                assets.append(
+                    VenueAsset(
+                        asset=reserve.asset,
+                        amount_raw=amount,
+                        decimals=config.decimals,
+                        price=usd,
+                        params=params,
+                        market=reserve.address,
+                    )
+                )
+    own: dict[str, str] = {}
+    if reported is not None:
+        own = {
+            "health_factor_wad": str(reported.health_factor_wad),
+            "total_collateral_base": str(reported.total_collateral_base),
+            "total_debt_base": str(reported.total_debt_base),
+            "available_borrows_base": str(reported.available_borrows_base),
+            "current_liquidation_threshold_bps": str(reported.current_liquidation_threshold_bps),
+            "ltv_bps": str(reported.ltv_bps),
+        }
+    return VenueAccount(
+        account=wallet,
+        venue=venue,
+        rules="aave_v3",
+        assets=tuple(assets),
+        params={"base_unit": str(USD_BASE_UNIT), "revision": pool.revision},
+        reported=own,
+        problem="; ".join(problems) or None,
+    )
+
+
 class AaveV3Section:
-    """Per wallet: `getUserAccountData` on the pool, then `getUserReserveData` per reserve."""
+    """Per pool: each reserve's configuration and oracle price (for the venue view); per
+    wallet: `getUserAccountData` on the pool, then `getUserReserveData` per reserve."""
 
     def __init__(self, pool: AavePool, wallets: Sequence[Address]) -> None:
         self._pool = pool
@@ -281,13 +347,25 @@ class AaveV3Section:
         pool20 = address_bytes(pool.pool)
         provider20 = address_bytes(pool.data_provider)
         calls: list[Call3] = []
+        for reserve in pool.reserves:
+            if reserve.address is None:
+                raise ValueError(f"{self._venue}: reserve {reserve.asset} has no token address")
+        if self._wallets:
+            for reserve in pool.reserves:
+                assert reserve.address is not None
+                calls.append(Call3(provider20, reserve_configuration_calldata(reserve.address)))
+            if pool.oracle is not None:
+                oracle20 = address_bytes(pool.oracle)
+                for reserve in pool.reserves:
+                    assert reserve.address is not None
+                    calls.append(Call3(oracle20, asset_price_calldata(reserve.address)))
+        self._shared = len(calls)
         for wallet in self._wallets:
             calls.append(
                 Call3(pool20, encode_address_call(GET_USER_ACCOUNT_DATA, address_bytes(wallet)))
             )
             for reserve in pool.reserves:
-                if reserve.address is None:
-                    raise ValueError(f"{self._venue}: reserve {reserve.asset} has no token address")
+                assert reserve.address is not None
                 calls.append(Call3(provider20, user_reserve_calldata(reserve.address, wallet)))
         self._calls = calls
 
@@ -295,11 +373,45 @@ class AaveV3Section:
     def calls(self) -> Sequence[Call3]:
         return self._calls
 
+    def _pool_reads(
+        self, results: Sequence[CallResult]
+    ) -> tuple[dict[str, ReserveConfiguration | str], dict[str, int | str]]:
+        reserves = self._pool.reserves
+        configs: dict[str, ReserveConfiguration | str] = {}
+        prices: dict[str, int | str] = {}
+        for index, reserve in enumerate(reserves):
+            result = results[index]
+            try:
+                if not result.success:
+                    raise AbiDecodeError(describe_failure(result))
+                configs[reserve.asset] = decode_reserve_configuration(result.return_data)
+            except AbiDecodeError as exc:
+                configs[reserve.asset] = str(exc)
+        if self._pool.oracle is not None:
+            for index, reserve in enumerate(reserves, start=len(reserves)):
+                result = results[index]
+                try:
+                    if not result.success:
+                        raise AbiDecodeError(describe_failure(result))
+                    prices[reserve.asset] = decode_asset_price(result.return_data)
+                except AbiDecodeError as exc:
+                    prices[reserve.asset] = str(exc)
+        return configs, prices
+
     def collect(self, results: Sequence[CallResult], parts: SnapshotParts) -> None:
+        if not self._wallets:
+            return
+        configs, prices = self._pool_reads(results)
+        for asset, config in configs.items():
+            if isinstance(config, str):
+                parts.issues.append(
+                    LineIssue(asset, f"{self._venue}: {asset} reserve parameters: {config}")
+                )
         stride = 1 + len(self._pool.reserves)
         for index, wallet in enumerate(self._wallets):
-            base = index * stride
+            base = self._shared + index * stride
             account_result = results[base]
+            account: AccountData | None = None
             try:
                 if not account_result.success:
                     raise AbiDecodeError(describe_failure(account_result))
@@ -310,6 +422,7 @@ class AaveV3Section:
                 )
             else:
                 parts.extra.update(account_extra(self._venue, wallet, account))
+            held: list[tuple[EvmToken, UserReserve]] = []
             for offset, reserve in enumerate(self._pool.reserves, start=1):
                 result = results[base + offset]
                 try:
@@ -323,4 +436,10 @@ class AaveV3Section:
                     continue
                 parts.positions.extend(
                     reserve_positions(self._venue, wallet, reserve, user_reserve)
+                )
+                if user_reserve.a_token_balance or user_reserve.debt:
+                    held.append((reserve, user_reserve))
+            if held:
+                parts.venue_accounts.append(
+                    venue_account(self._pool, wallet, account, held, configs, prices)
                 )

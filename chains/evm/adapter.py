@@ -126,6 +126,7 @@ class EvmAdapter:
             endpoint=meter.served_by[-1] if meter.served_by else None,
             extra=parts.extra,
             head_checks=head_checks,
+            venue_accounts=tuple(parts.venue_accounts),
         )
 
     async def _pin(
@@ -250,6 +251,8 @@ def _check_addresses(spec: EvmChainSpec) -> None:
     addresses += [feed.address for feed in spec.feeds]
     for pool in spec.aave_pools:
         addresses += [pool.pool, pool.data_provider]
+        if pool.oracle is not None:
+            addresses.append(pool.oracle)
         for reserve in pool.reserves:
             if reserve.address is None:
                 raise ValueError(

@@ -123,6 +123,8 @@ class EvmDeployment:
             pool=self.pool,
             data_provider=self.data_provider,
             reserves=tuple(self.tokens[symbol] for symbol, *_ in DEMO_RESERVES),
+            oracle=self.pool,  # the devnet pool serves getAssetPrice itself
+            revision="v3-core",  # DevLendingPool rounds as aave-v3-core
         )
 
     def chain_feeds(self) -> tuple[ChainlinkFeed, ...]:

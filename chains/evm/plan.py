@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chains.base import LineIssue, Position, PriceObservation, TokenBalance
+from chains.base import LineIssue, Position, PriceObservation, TokenBalance, VenueAccount
 from chains.evm.multicall import Call3, CallResult
 
 
@@ -21,6 +21,7 @@ class SnapshotParts:
     prices: list[PriceObservation] = field(default_factory=list)
     issues: list[LineIssue] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
+    venue_accounts: list[VenueAccount] = field(default_factory=list)
 
 
 class ReadSection(Protocol):

@@ -28,6 +28,8 @@ class AavePool:
     pool: str
     data_provider: str
     reserves: tuple[EvmToken, ...]  # underlying tokens to read per-reserve data for
+    oracle: str | None = None  # AaveOracle: getAssetPrice, for the venue view
+    revision: str = "v3-origin"  # GenericLogic rounding: "v3-core" or "v3-origin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,8 @@ def write_config(
             'name = "devnet"',
             f'pool = "{DEMO_ADDRESSES["pool"]}"',
             f'data_provider = "{DEMO_ADDRESSES["pool"]}"',
+            f'oracle = "{DEMO_ADDRESSES["pool"]}"',
+            'revision = "v3-core"',
             "",
         ]
     first = next(iter(rpc_urls))
