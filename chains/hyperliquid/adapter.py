@@ -6,7 +6,9 @@ mode is older than `abstraction_ttl_seconds`), concurrently, under each URL's we
 Accounts are read oldest data first; those the budget (or a 429, or a failing URL) leaves
 unread on every URL keep the lines of their last read, and the poll says so in its issues (a new
 process gets the last reads from the store through `KeepsLastReads`, see
-aggregator/polling/poll.py).
+aggregator/polling/poll.py). Each account with perp positions also gives one `VenueAccount`
+(`ChainSnapshot.venue_accounts`, built by chains/hyperliquid/venues.py from the same
+`clearinghouseState` as its lines; an account kept from an earlier read keeps that read's).
 
 HyperCore has no blocks to pin. The read point is the info responses' `time`: height = the
 newest `time` (ms) of the accounts in the snapshot, timestamp = the oldest one (seconds), so the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from chains.base import (
@@ -58,6 +61,7 @@ from chains.hyperliquid.spec import (
     WEIGHT_USER_ABSTRACTION,
     HyperliquidChainSpec,
 )
+from chains.hyperliquid.venues import venue_account
 
 BUDGET_REASON = "weight budget"
 RATE_LIMITED_REASON = "rate limited"
@@ -181,6 +185,9 @@ class HyperliquidAdapter:
             ),
             balances=tuple(b for read in reads for b in read.balances),
             positions=tuple(p for read in reads for p in read.positions),
+            venue_accounts=tuple(
+                read.venue_account for read in reads if read.venue_account is not None
+            ),
             prices=market_prices(self.spec, markets, publish_time),
             issues=tuple(poll.issues),
             request_count=self._request_total() - before,
@@ -312,7 +319,9 @@ class HyperliquidAdapter:
             )
         time_ms = perp.time_ms if perp.time_ms is not None else int(time.time() * 1000)
         poll.unread.pop(account, None)
-        poll.fresh[account] = user_lines(self.spec, account, perp, spot, markets, mode, time_ms)
+        lines = user_lines(self.spec, account, perp, spot, markets, mode, time_ms)
+        venue = venue_account(self.spec, account, perp, markets, mode)
+        poll.fresh[account] = replace(lines, venue_account=venue)
 
     def _settle(self, accounts: list[Address], poll: _Poll) -> list[UserRead]:
         """The reads the snapshot holds: fresh ones, and for unread accounts their last one."""

@@ -24,6 +24,7 @@ from chains.base import (
     PositionKind,
     PriceObservation,
     TokenBalance,
+    VenueAccount,
 )
 from chains.hyperliquid.decoders import (
     SPOT_COLLATERAL_MODES,
@@ -40,13 +41,16 @@ _ONE = Decimal(1)
 
 @dataclass(frozen=True, slots=True)
 class UserRead:
-    """One user's lines as one poll read them, at the perp state's `time_ms`."""
+    """One user's lines as one poll read them, at the perp state's `time_ms`, and the venue's
+    own view of its perps from the same read (`chains.hyperliquid.venues`; None without perps,
+    or for lines restored from the store)."""
 
     account: Address
     time_ms: int
     balances: tuple[TokenBalance, ...]
     positions: tuple[Position, ...]
     issues: tuple[LineIssue, ...]
+    venue_account: VenueAccount | None = None
 
 
 def to_base_units(value: Decimal, decimals: int) -> tuple[int, int]:
@@ -72,6 +76,8 @@ def _perp_line(
     if meta is None:
         return LineIssue(subject, f"{position.coin} is not in metaAndAssetCtxs: skipped")
     tier_leverage = markets.tier_max_leverage(meta, position.position_value)
+    if tier_leverage < 1:
+        return LineIssue(subject, f"max leverage {tier_leverage} is below 1: skipped")
     terms = PerpTerms(
         coin=position.coin,
         mode=position.leverage_type,
