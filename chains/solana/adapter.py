@@ -7,6 +7,11 @@ find token accounts that are not ATAs) and `getProgramAccounts` per wallet for M
 (keys only, for keypair accounts that cannot be derived), then `getMultipleAccounts` in chunks of
 `accounts_per_request` with `minContextSlot` S, then `getBlockTime` of the slot read.
 
+Venue oracles (the accounts Drift markets and MarginFi banks price from) are named inside those
+accounts: the adapter remembers the ones it has seen and plans them up front; when a read names
+one it has not planned, it is added and the whole list is read again, so that the venue
+accounts (`ChainSnapshot.venue_accounts`) come from the same pass as everything else.
+
 Solana RPC cannot read at a past slot: a node answers from its newest bank at the commitment.
 When chunks come back at different context slots the pass is repeated once, pinned to the
 highest; if they still differ the snapshot is kept, reported at the highest slot, and
@@ -30,6 +35,7 @@ from typing import Any
 
 from chains.base import AdapterError, Address, ChainSnapshot, Finality, HeadCheck, ReadPoint
 from chains.endpoints import EndpointHealth
+from chains.solana import venues
 from chains.solana.decoders import marginfi
 from chains.solana.lines import RawAccount, build_lines
 from chains.solana.plan import ReadPlan, Role, build_plan
@@ -56,6 +62,7 @@ class SolanaAdapter:
         self.caip2 = spec.caip2
         self._transport = FailoverTransport(spec.endpoints)
         self._genesis_checked: set[str] = set()  # endpoints that answered the right genesis
+        self._venue_oracles: dict[str, None] = {}  # oracle accounts venue markets named so far
 
     @property
     def endpoint_health(self) -> dict[str, EndpointHealth]:
@@ -82,7 +89,7 @@ class SolanaAdapter:
         May raise: AdapterError (every endpoint failed, answered garbage or serves another
         cluster).
         """
-        plan = build_plan(self.spec, wallets)
+        plan = build_plan(self.spec, wallets, list(self._venue_oracles))
         before = self._request_total()
         checked = sorted(set(heights)) if self.spec.commitment != "finalized" else []
 
@@ -113,6 +120,7 @@ class SolanaAdapter:
             endpoint=endpoint.url,
             extra=extra,
             head_checks=head_checks,
+            venue_accounts=tuple(lines.venue_accounts),
         )
 
     async def _check_genesis(self, endpoint: Endpoint) -> None:
@@ -170,6 +178,14 @@ class SolanaAdapter:
         if plan.marginfi_discovery is not None:
             keys += await self._discover_marginfi(endpoint, plan, pinned)
         accounts, slots = await self._read_accounts(endpoint, keys, pinned)
+        named = venues.referenced_oracles(self.spec, plan, accounts)
+        self._venue_oracles.update(dict.fromkeys(named))
+        unplanned = [key for key in named if key not in plan.roles]
+        if unplanned:
+            for key in unplanned:
+                plan.add(key, Role("venue_oracle"))
+            keys += unplanned
+            accounts, slots = await self._read_accounts(endpoint, keys, max(slots))
         if len(slots) > 1 or (slots and max(slots) != pinned):
             accounts, slots = await self._read_accounts(endpoint, keys, max(slots))
         read_slot = max(slots) if slots else pinned

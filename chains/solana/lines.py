@@ -6,6 +6,12 @@ fails a check is a `PriceObservation(valid=False)` with the reason; when the cau
 account itself (missing, wrong owner, undecodable, another feed) it is also a `LineIssue`.
 Kamino deposits are collateral tokens, converted to liquidity units with their reserve read in
 the same pass; without a readable reserve the deposit line is skipped, never valued 1:1.
+
+Each Drift user, Kamino obligation and MarginFi account read also becomes a `VenueAccount`
+(`chains.solana.venues`): the venue's own parameters and prices from the same pass. Accounts
+read only for the venue view (Drift perp markets, venue oracles) that are missing or
+unreadable say so in that venue account's `problem` or as a missing venue price, not as line
+issues: the lines do not depend on them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,15 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
 
-from chains.base import Address, LineIssue, Position, PriceObservation, TokenBalance
+from chains.base import (
+    Address,
+    LineIssue,
+    Position,
+    PriceObservation,
+    TokenBalance,
+    VenueAccount,
+)
+from chains.solana import venues
 from chains.solana.decoders import AccountDecodeError, drift, kamino, marginfi, pyth
 from chains.solana.decoders.spl_token import decode_token_account
 from chains.solana.plan import ReadPlan, Role
@@ -38,6 +52,30 @@ class Lines:
     positions: list[Position] = field(default_factory=list)
     prices: list[PriceObservation] = field(default_factory=list)
     issues: list[LineIssue] = field(default_factory=list)
+    venue_accounts: list[VenueAccount] = field(default_factory=list)
+
+
+def _venue_read(
+    key: str, name: str, account: RawAccount | None, owner: str, read: Callable[[bytes], T]
+) -> T | str:
+    """`read(account.data)`, or why it could not be had (no issue: see the module docstring)."""
+    if account is None:
+        return f"{name} {key}: account not found"
+    if account.owner != owner:
+        return f"{name} {key}: owned by {account.owner}, not the program"
+    try:
+        return read(account.data)
+    except AccountDecodeError as error:
+        return f"{name} {key}: {error}"
+
+
+def _oracle_read(account: RawAccount | None, drift_program: str | None) -> venues.OraclePrice | str:
+    if account is None:
+        return "oracle account not found"
+    try:
+        return venues.read_oracle(account, drift_program)
+    except AccountDecodeError as error:
+        return str(error)
 
 
 def _decoded(
@@ -78,9 +116,17 @@ def build_lines(
     wrong_units: set[str] = set()  # reserves whose mint decimals differ from the config
     banks: dict[str, marginfi.MarginfiBankState] = {}
     marginfi_accounts: list[tuple[str, Role, RawAccount]] = []
+    drift_program = spec.drift.program_id if spec.drift is not None else None
+    spot_reads: dict[int, venues.Read[venues.DriftSpotRead]] = {}
+    perp_reads: dict[int, venues.Read[venues.DriftPerpRead]] = {}
+    reserve_reads: dict[str, venues.Read[venues.KaminoReserveRead]] = {}
+    bank_reads: dict[str, venues.Read[marginfi.MarginfiBankState]] = {}
+    oracles: dict[str, venues.Read[venues.OraclePrice]] = {}
     for key in plan.keys:
         role = plan.roles[key]
         account = accounts.get(key)
+        if role.kind in ("feed", "venue_oracle"):
+            oracles[key] = _oracle_read(account, drift_program)
         if role.kind == "wallet":
             lines.balances.append(
                 TokenBalance(
@@ -97,12 +143,19 @@ def build_lines(
             lines.prices.append(price)
             for shared in plan.shared_feeds.get(key, ()):
                 lines.prices.append(replace(price, asset=shared.asset))
-        elif role.kind == "drift_market" and account is not None:
+        elif role.kind == "drift_market":
+            spot_reads[_configured_index(role)] = _drift_spot_read(spec, key, role, account)
+            if account is None:
+                lines.issues.append(LineIssue(key, "Drift spot market account not found"))
+                continue
             market = _drift_market(spec, key, role, account, lines)
             if market is not None:
                 markets[market.market_index] = market
-        elif role.kind == "drift_market":
-            lines.issues.append(LineIssue(key, "Drift spot market account not found"))
+        elif role.kind == "drift_perp_market" and role.drift_perp is not None:
+            assert drift_program is not None
+            perp_reads[role.drift_perp.market_index] = _venue_read(
+                key, "Drift perp market", account, drift_program, venues.read_drift_perp_market
+            )
         elif role.kind == "drift_user" and account is not None:
             drift_users.append((key, role, account))
         elif role.kind == "kamino" and account is not None:
@@ -111,19 +164,94 @@ def build_lines(
             reserve = _kamino_reserve(spec, key, role, account, lines, wrong_units)
             if reserve is not None:
                 reserves[key] = reserve
+            assert spec.kamino is not None
+            reserve_read = _venue_read(
+                key, "Kamino reserve", account, spec.kamino.program_id, venues.read_kamino_reserve
+            )
+            if reserve is None and not isinstance(reserve_read, str):
+                reserve_read = f"Kamino reserve {key}: its decimals differ from the config"
+            reserve_reads[key] = reserve_read
         elif role.kind == "marginfi_bank":
             bank = _marginfi_bank(spec, key, role, account, lines)
             if bank is not None:
                 banks[key] = bank
+            assert spec.marginfi is not None
+            bank_read = _venue_read(
+                key, "MarginFi bank", account, spec.marginfi.program_id, marginfi.decode_bank
+            )
+            if bank is None and not isinstance(bank_read, str):
+                bank_read = f"MarginFi bank {key}: its group or decimals differ from the config"
+            bank_reads[key] = bank_read
         elif role.kind == "marginfi" and account is not None:
             marginfi_accounts.append((key, role, account))
     for key, role, account in drift_users:
-        _drift_lines(spec, key, role, account, markets, lines)
+        user = _drift_lines(spec, key, role, account, markets, lines)
+        if user is not None and spec.drift is not None:
+            lines.venue_accounts.append(
+                venues.drift_venue_account(
+                    wallet=role.wallet or "",
+                    user_key=key,
+                    user=user,
+                    spot_assets={m.market_index: m.asset for m in spec.drift.spot_markets},
+                    perp_assets={m.market_index: m.asset for m in spec.drift.perp_markets},
+                    spot_markets=spot_reads,
+                    perp_markets=perp_reads,
+                    oracles=oracles,
+                )
+            )
     for key, role, account in obligations:
-        _kamino_lines(spec, plan, key, role, account, reserves, wrong_units, lines)
+        obligation = _kamino_lines(spec, plan, key, role, account, reserves, wrong_units, lines)
+        if obligation is not None:
+            lines.venue_accounts.append(
+                venues.kamino_venue_account(
+                    wallet=role.wallet or "",
+                    obligation_key=key,
+                    obligation=obligation,
+                    reserve_assets={
+                        address: (r.asset, r.decimals) for address, r in plan.reserves.items()
+                    },
+                    reserves=reserve_reads,
+                )
+            )
     for key, role, account in marginfi_accounts:
-        _marginfi_lines(spec, plan, key, role, account, banks, lines)
+        state = _marginfi_lines(spec, plan, key, role, account, banks, lines)
+        if state is not None:
+            lines.venue_accounts.append(
+                venues.marginfi_venue_account(
+                    wallet=role.wallet or "",
+                    account_key=key,
+                    account=state,
+                    bank_assets={
+                        address: (b.asset, b.decimals) for address, b in plan.banks.items()
+                    },
+                    banks=bank_reads,
+                    oracles=oracles,
+                )
+            )
     return lines
+
+
+def _configured_index(role: Role) -> int:
+    assert role.drift_market is not None
+    return role.drift_market.market_index
+
+
+def _drift_spot_read(
+    spec: SolanaChainSpec, key: str, role: Role, account: RawAccount | None
+) -> venues.Read[venues.DriftSpotRead]:
+    """The spot market for the venue view, or why not (also when it is not the configured
+    market)."""
+    assert spec.drift is not None and role.drift_market is not None
+    read = _venue_read(
+        key, "Drift spot market", account, spec.drift.program_id, venues.read_drift_spot_market
+    )
+    configured = role.drift_market
+    if not isinstance(read, str) and (
+        read.state.market_index != configured.market_index
+        or read.state.decimals != configured.decimals
+    ):
+        return f"Drift spot market {key}: index or decimals differ from the config"
+    return read
 
 
 def _token_line(
@@ -274,7 +402,8 @@ def _drift_lines(
     account: RawAccount,
     markets: dict[int, drift.DriftSpotMarketState],
     lines: Lines,
-) -> None:
+) -> drift.DriftUser | None:
+    """The user's lines; returns the decoded user (None when it is not the wallet's)."""
     venue = spec.drift
     assert venue is not None
     wallet = role.wallet or ""
@@ -282,10 +411,10 @@ def _drift_lines(
         key, f"Drift user of {wallet}", account, venue.program_id, drift.decode_user, lines
     )
     if user is None:
-        return
+        return None
     if user.authority != wallet:
         lines.issues.append(LineIssue(key, f"Drift user authority {user.authority} != {wallet}"))
-        return
+        return None
     spot_assets = {market.market_index: market for market in venue.spot_markets}
     perp_assets = {market.market_index: market for market in venue.perp_markets}
     for spot in user.spot_positions:
@@ -329,6 +458,7 @@ def _drift_lines(
                 market=f"perp:{perp.market_index}",
             )
         )
+    return user
 
 
 def _kamino_reserve(
@@ -367,17 +497,18 @@ def _kamino_lines(
     reserves: dict[str, kamino.KaminoReserveState],
     wrong_units: set[str],
     lines: Lines,
-) -> None:
+) -> kamino.KaminoObligation | None:
+    """The obligation's lines; returns the decoded obligation (None when not the wallet's)."""
     venue = spec.kamino
     assert venue is not None
     wallet = role.wallet or ""
     name = f"Kamino obligation of {wallet}"
     obligation = _decoded(key, name, account, venue.program_id, kamino.decode_obligation, lines)
     if obligation is None:
-        return
+        return None
     if obligation.owner != wallet:
         lines.issues.append(LineIssue(key, f"Kamino obligation owner {obligation.owner}"))
-        return
+        return None
     for deposit in obligation.deposits:
         configured = plan.reserves.get(deposit.reserve)
         if configured is None:
@@ -441,6 +572,7 @@ def _kamino_lines(
                 market=borrow.reserve,
             )
         )
+    return obligation
 
 
 def _marginfi_bank(
@@ -472,14 +604,15 @@ def _marginfi_lines(
     account: RawAccount,
     banks: dict[str, marginfi.MarginfiBankState],
     lines: Lines,
-) -> None:
+) -> marginfi.MarginfiAccountState | None:
+    """The account's lines; returns the decoded account (None when it is not the wallet's)."""
     venue = spec.marginfi
     assert venue is not None
     wallet = role.wallet or ""
     name = f"MarginFi account of {wallet}"
     state = _decoded(key, name, account, venue.program_id, marginfi.decode_account, lines)
     if state is None:
-        return
+        return None
     if state.authority != wallet or state.group != venue.group:
         lines.issues.append(
             LineIssue(
@@ -488,7 +621,7 @@ def _marginfi_lines(
                 f"{wallet} / {venue.group}",
             )
         )
-        return
+        return None
     for balance in state.balances:
         configured = plan.banks.get(balance.bank)
         if configured is None:
@@ -531,3 +664,4 @@ def _marginfi_lines(
                     market=balance.bank,
                 )
             )
+    return state

@@ -1,13 +1,20 @@
 """Which accounts one Solana snapshot reads, and why: the read plan.
 
 Every account the snapshot needs (wallets for native SOL, associated token accounts per token
-program, discovered token accounts, Pyth feeds, Drift users and spot markets, Kamino
-obligations and reserves) goes into one ordered, de-duplicated key list, read with
+program, discovered token accounts, Pyth feeds, Drift users, spot and perp markets, Kamino
+obligations and reserves, MarginFi accounts and banks, and the oracle accounts those markets and
+banks price from) goes into one ordered, de-duplicated key list, read with
 `getMultipleAccounts`.
+
+The oracles a venue prices from are named inside its market and bank accounts, so they are only
+known once those are read: the adapter passes the ones it has seen before as `venue_oracles`,
+and when a read names others it adds them (`Role("venue_oracle")`) and reads the whole list
+again, so that every account still comes from one pass at one slot.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +24,7 @@ from chains.base import Address, LineIssue
 from chains.solana.decoders import drift, kamino, marginfi
 from chains.solana.decoders.spl_token import associated_token_address
 from chains.solana.spec import (
+    DriftPerpMarket,
     DriftSpotMarket,
     KaminoReserve,
     MarginfiBank,
@@ -29,7 +37,8 @@ from chains.solana.spec import (
 @dataclass(frozen=True, slots=True)
 class Role:
     """Why an account is read. `kind` is one of: wallet, ata, token, feed, drift_market,
-    drift_user, kamino, kamino_reserve, marginfi, marginfi_bank."""
+    drift_perp_market, drift_user, kamino, kamino_reserve, marginfi, marginfi_bank,
+    venue_oracle."""
 
     kind: str
     wallet: str | None = None
@@ -40,6 +49,7 @@ class Role:
     lending_market: str | None = None
     kamino_reserve: KaminoReserve | None = None
     marginfi_bank: MarginfiBank | None = None
+    drift_perp: DriftPerpMarket | None = None
 
 
 @dataclass(slots=True)
@@ -72,8 +82,21 @@ def _parse(value: str, what: str, issues: list[LineIssue]) -> Pubkey | None:
         return None
 
 
-def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
-    """The read plan for `wallets`; bad addresses become issues, never exceptions."""
+def perp_market_address(program_id: Pubkey, market_index: int) -> Pubkey:
+    """The Drift PerpMarket PDA: seeds ["perp_market", market_index u16 LE]."""
+    address, _bump = Pubkey.find_program_address(
+        [b"perp_market", struct.pack("<H", market_index)], program_id
+    )
+    return address
+
+
+def build_plan(
+    spec: SolanaChainSpec, wallets: Sequence[Address], venue_oracles: Sequence[str] = ()
+) -> ReadPlan:
+    """The read plan for `wallets`; bad addresses become issues, never exceptions.
+
+    `venue_oracles`: oracle accounts venue markets and banks were seen to price from (read in
+    the same pass, see the module docstring)."""
     plan = ReadPlan()
     seen: set[str] = set()
     for wallet in wallets:
@@ -110,6 +133,10 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
             if market_key is not None:
                 plan.add(market_key, Role("drift_market", drift_market=market))
         if program is not None:
+            for perp in spec.drift.perp_markets:
+                # Read in the same pass: the venue view needs its margin ratios and oracle.
+                address = perp_market_address(program, perp.market_index)
+                plan.add(address, Role("drift_perp_market", drift_perp=perp))
             for name, key in plan.wallets:
                 for sub in spec.drift.sub_account_ids:
                     user = drift.user_address(program, key, sub)
@@ -136,6 +163,8 @@ def build_plan(spec: SolanaChainSpec, wallets: Sequence[Address]) -> ReadPlan:
                     plan.add(obligation, Role("kamino", wallet=name, lending_market=market_name))
     if spec.marginfi is not None:
         _plan_marginfi(spec, plan)
+    for oracle in venue_oracles:
+        plan.add(oracle, Role("venue_oracle"))
     return plan
 
 
