@@ -210,16 +210,19 @@ def status(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Print a user's latest published margin status."""
+    """Print a user's latest published margin status, with its venue lines (each venue
+    account by its own rules) and which view binds first."""
     from aggregator.commands import operator
-    from aggregator.commands.presenters import status_table
+    from aggregator.commands.presenters import make_console, status_table, venue_table
 
     cfg = load_or_exit(config)
     document = _run(lambda: operator.user_status(cfg, user, risk_input=risk_input))
     if as_json or risk_input:
         typer.echo(json.dumps(document, indent=2))
     else:
-        status_table([document])
+        console = make_console()
+        status_table([document], console)
+        venue_table(document, console)
 
 
 HostOption = Annotated[

@@ -279,6 +279,53 @@ def render_status(
         "lines": [_line(line) for line in document.get("lines") or []],
         "latency_buffers": document.get("latency_buffers") or {},
         "portfolio": _portfolio_risk(document.get("portfolio")),
+        "venues": [_venue(v) for v in document.get("venues") or []],
+        "binding": document.get("binding"),
+        "binding_reason": document.get("binding_reason")
+        if document.get("binding") is None and "binding_reason" in document
+        else None,
+    }
+
+
+def _venue(venue: dict[str, Any]) -> dict[str, Any]:
+    """A venue line of a document in the API's shape."""
+    prices = venue.get("prices") or {}
+    liquidation = venue.get("liquidation_prices") or {}
+    unusable = "parameters_unusable" if venue.get("problem") else "unreachable"
+    return {
+        **{
+            key: venue.get(key)
+            for key in (
+                "venue",
+                "rules",
+                "chain",
+                "account",
+                "subaccount",
+                "metric",
+                "units",
+                "value",
+                "value_reason",
+                "status",
+                "collateral_usd",
+                "requirement_usd",
+                "liquidation_shock",
+                "problem",
+                "read_point",
+            )
+        },
+        "liquidation_prices": [
+            {
+                "asset": asset,
+                "price_usd": prices.get(asset),
+                "liquidation_price_usd": price,
+                "liquidation_price_usd_reason": None if price is not None else unusable,
+            }
+            for asset, price in liquidation.items()
+        ],
+        "liquidation_shock_reason": venue.get("liquidation_shock_reason")
+        or (unusable if venue.get("liquidation_shock") is None else None),
+        "figures": dict(venue.get("extra") or {}),
+        "reported": dict(venue.get("reported") or {}),
     }
 
 

@@ -22,10 +22,12 @@ from aggregator.publish.market import PassMarket, config_digest
 from aggregator.publish.portfolios import ObservedLine
 from aggregator.publish.render import status_document
 from aggregator.publish.value import value_portfolio
+from aggregator.publish.venues import read_points, stored_pairs, venue_view
 from aggregator.risk.output import portfolio_to_document, result_to_json
 from aggregator.store.markets import get_markets
 from aggregator.store.observations import existing_heads, lines_at_heads
 from aggregator.store.statuses import StatusRecord, get_status, get_statuses
+from aggregator.store.venue_reads import StoredVenue, venue_document, venues_at_heads
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,11 @@ def full_document(
     name: str,
     wallets: Sequence[tuple[str, str]],
     lines: Sequence[ObservedLine],
+    venues: Sequence[StoredVenue] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(document, risk input) of one user valued in full against `market`; None when the user
-    cannot be valued (a pass would not have stored it)."""
+    """(document, risk input) of one user valued in full against `market`, with its venue
+    lines and `binding`; None when the user cannot be valued (a pass would not have stored
+    it)."""
     batch = market.portfolios(config, {user_id: [chain for chain, _ in wallets]}, lines)
     portfolio = batch.portfolios.get(user_id)
     if portfolio is None:
@@ -78,6 +82,7 @@ def full_document(
         market.as_of,
         batch.unpriced.get(user_id, ()),
     )
+    document.update(venue_view(config, read_points(market.reads), stored_pairs(venues), risk))
     return document, portfolio_to_document(portfolio)
 
 
@@ -99,6 +104,9 @@ async def complete(session: AsyncSession, config: LoadedConfig, records: Sequenc
     by_head: dict[tuple[int, int], list[ObservedLine]] = {}
     for line in await lines_at_heads(session, heads, user_ids=users):
         by_head.setdefault((line.user_id, line.head_id), []).append(line)
+    venues_by_head: dict[tuple[int, int], list[StoredVenue]] = {}
+    for venue in await venues_at_heads(session, heads, user_ids=users):
+        venues_by_head.setdefault((venue.user_id, venue.head_id), []).append(venue)
     current = config_digest(config)
     out: list[R] = []
     for record in records:
@@ -117,8 +125,13 @@ async def complete(session: AsyncSession, config: LoadedConfig, records: Sequenc
         lines = [
             line for _, head in by_chain for line in by_head.get((record.user_id, int(head)), [])
         ]
+        venues = [
+            venue
+            for _, head in by_chain
+            for venue in venues_by_head.get((record.user_id, int(head)), [])
+        ]
         rendered = full_document(
-            config, market, record.user_id, str(record.document.get("user")), wallets, lines
+            config, market, record.user_id, str(record.document.get("user")), wallets, lines, venues
         )
         if rendered is None:
             out.append(record)
@@ -128,7 +141,12 @@ async def complete(session: AsyncSession, config: LoadedConfig, records: Sequenc
             caip2: {"height": info.get("height"), "hash": info.get("block_hash")}
             for caip2, info in document["chains"].items()
         }
-        inputs = {**record.inputs, "chains": chains, "portfolio": portfolio}
+        inputs = {
+            **record.inputs,
+            "chains": chains,
+            "portfolio": portfolio,
+            "venues": [{"chain": v.chain, **venue_document(v.account)} for v in venues],
+        }
         out.append(replace(record, document=document, inputs=inputs))  # type: ignore[type-var]
     return out
 

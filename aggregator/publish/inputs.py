@@ -8,7 +8,7 @@ wallets and the lines read at the market's heads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +26,7 @@ from aggregator.store.observations import (
     price_history,
 )
 from aggregator.store.users import ShardWallet, wallets_of_shard
+from aggregator.store.venue_reads import StoredVenue, venues_at_heads
 from aggregator.valuation import ewma_volatility
 
 
@@ -100,9 +101,14 @@ class ShardInputs:
     names: dict[int, str]
     wallets: dict[int, list[tuple[str, str]]]  # user → (chain key, address), by chain
     lines: dict[int, list[ObservedLine]]  # user → lines, in stored order
+    venues: dict[int, list[StoredVenue]] = field(default_factory=dict)  # user → venue accounts
 
 
-def group_shard(wallet_rows: Iterable[ShardWallet], held: Iterable[HeldLine]) -> ShardInputs:
+def group_shard(
+    wallet_rows: Iterable[ShardWallet],
+    held: Iterable[HeldLine],
+    venues: Iterable[StoredVenue] = (),
+) -> ShardInputs:
     names: dict[int, str] = {}
     wallets: dict[int, list[tuple[str, str]]] = {}
     for row in wallet_rows:
@@ -112,16 +118,21 @@ def group_shard(wallet_rows: Iterable[ShardWallet], held: Iterable[HeldLine]) ->
     for line in held:
         if line.user_id in names:
             lines.setdefault(line.user_id, []).append(line)
-    return ShardInputs(names, wallets, lines)
+    by_user: dict[int, list[StoredVenue]] = {}
+    for venue in venues:
+        if venue.user_id in names:
+            by_user.setdefault(venue.user_id, []).append(venue)
+    return ShardInputs(names, wallets, lines, by_user)
 
 
 async def read_shard(
     session: AsyncSession, market: PassMarket, index: int, count: int
 ) -> ShardInputs:
     """The users of shard `index` of `count` (`user_id % count = index`) with a wallet, and
-    their lines at the market's heads."""
+    their lines and venue accounts at the market's heads."""
     wallet_rows = await wallets_of_shard(session, index, count)
     heads = [read.head_id for read in market.reads.values()]
     users = sorted({row.user_id for row in wallet_rows})
     held = await lines_at_heads(session, heads, user_ids=users) if users else []
-    return group_shard(wallet_rows, held)
+    venues = await venues_at_heads(session, heads, user_ids=users) if users else []
+    return group_shard(wallet_rows, held, venues)

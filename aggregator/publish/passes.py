@@ -28,6 +28,7 @@ from aggregator.publish.render import (
     unread_chains,
 )
 from aggregator.publish.value import value_headline
+from aggregator.publish.venues import read_points, stored_pairs, venue_json, venue_lines
 from aggregator.publish.write import PUBLISH_LOCK, take_shard, tune_shard_session, write_shard
 from aggregator.risk.output import headline_to_json
 from aggregator.store.database import Database
@@ -98,6 +99,7 @@ def value_shard(
     views: dict[tuple[str, ...], tuple[list[str], dict[str, int], list[str]]] = {}
     records = []
     markets: dict[tuple[str, ...], Market] = {}
+    points = read_points(market.reads)
     for user_id, portfolio in sorted(batch.portfolios.items()):
         chains = tuple(user_chains[user_id])
         view = views.get(chains)
@@ -113,6 +115,15 @@ def value_shard(
         risk = headline_to_json(value_headline(portfolio, markets))
         unpriced = batch.unpriced.get(user_id, ())
         document = headline_document(user_id, shard.names[user_id], as_of, risk, unread, unpriced)
+        held_venues = shard.venues.get(user_id)
+        document["venues"] = (
+            [
+                venue_json(line, detail=False)
+                for line in venue_lines(config, points, stored_pairs(held_venues), detail=False)
+            ]
+            if held_venues
+            else []
+        )
         wallets = shard.wallets[user_id]
         inputs = {
             "market": market_id,

@@ -269,6 +269,27 @@ class Position(_HeldAtHead, Base):
     )
 
 
+class VenueRead(Base):
+    """A venue account's own parameters, amounts, prices and reported numbers, read at one
+    head with the positions (`document`: `aggregator.store.venue_reads`, money as decimal
+    strings). `problem` says why the venue's parameters cannot be used, when they cannot."""
+
+    __tablename__ = "venue_reads"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    chain_head_id: Mapped[int] = mapped_column(ForeignKey("chain_heads.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    chain: Mapped[str]
+    account: Mapped[str]
+    venue: Mapped[str]
+    rules: Mapped[str]
+    subaccount: Mapped[str | None]
+    document: Mapped[dict[str, Any]]
+    problem: Mapped[str | None]
+
+    __table_args__ = (Index("ix_venue_reads_chain_head_id_user_id", "chain_head_id", "user_id"),)
+
+
 class Price(Base):
     """An oracle read. Kept (head link nulled) when its head is pruned: EWMA needs history."""
 

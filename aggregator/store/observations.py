@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aggregator.store import models as m
 from aggregator.store.database import Database, driver_connection
 from aggregator.store.markets import heads_in_use, prune_markets
+from aggregator.store.venue_reads import venue_rows
 from chains.base import (
     Address,
     ChainSnapshot,
@@ -151,7 +152,8 @@ async def record_snapshot(
 ) -> int:
     """Store one good poll in one transaction; return its poll_run id.
 
-    Writes the poll_run (ok), the chain head, and every balance, position and price. Lines of
+    Writes the poll_run (ok), the chain head, and every balance, position, price and venue
+    account (`venue_reads`). Lines of
     accounts absent from `wallet_owner` (unlinked meanwhile) are skipped and recorded as issues,
     with the snapshot's own issues, in the poll_run. `orphanings` mark stored heads orphaned in
     the same transaction (counted in `poll_runs.orphaned_heads`, one issue each). On any
@@ -165,6 +167,7 @@ async def record_snapshot(
     balance_rows = owners.rows(snapshot.balances, _balance_columns)
     position_rows = owners.rows(snapshot.positions, _position_columns)
     price_rows = [_price_columns(price, observed_at=finished_at) for price in snapshot.prices]
+    venue_rows_ = venue_rows(snapshot.venue_accounts, wallet_owner)
     unlinked = (LineIssue(a, UNLINKED_ACCOUNT) for a in sorted(owners.unlinked))
     orphaned = (LineIssue(f"block {o.height}", f"orphaned: {o.reason}") for o in orphanings)
     issues = [*orphaned, *snapshot.issues, *unlinked]
@@ -211,6 +214,7 @@ async def record_snapshot(
             (m.Balance, balance_rows),
             (m.Position, position_rows),
             (m.Price, price_rows),
+            (m.VenueRead, venue_rows_),
         ):
             if rows:
                 # Every line is stored with the chain and head it was read at.

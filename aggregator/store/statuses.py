@@ -154,7 +154,7 @@ _STORED = """
            weighted_collateral_init_usd, weighted_collateral_maint_usd,
            requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
            free_collateral_usd, inputs ->> 'digest' AS digest, inputs ->> 'heads' AS heads,
-           as_of
+           as_of, document -> 'venues' AS venues
     FROM margin_status WHERE user_id = ANY(:user_ids)
 """
 _STORED_LOCKED = text(_STORED + " FOR UPDATE").bindparams(
@@ -168,6 +168,31 @@ def _heads_of(stored: Any) -> list[int]:
     return [int(head) for head in json.loads(stored.heads).values()] if stored.heads else []
 
 
+def venues_moved(
+    stored: Sequence[Any] | None,
+    new: Sequence[Any],
+    relative_change: Decimal,
+) -> bool:
+    """Whether a user's venue lines say something new: another set of venue accounts, another
+    status or problem, or a metric moved by more than `relative_change` of the stored one."""
+    stored = stored or []
+    if len(stored) != len(new):
+        return True
+    for old, line in zip(stored, new, strict=True):
+        for key in ("venue", "account", "subaccount", "status", "problem"):
+            if old.get(key) != line.get(key):
+                return True
+        before, after = old.get("value"), line.get("value")
+        if before == after:
+            continue
+        if before is None or after is None:
+            return True
+        was, now = Decimal(before), Decimal(after)
+        if not was or abs(now - was) > relative_change * abs(was):
+            return True
+    return False
+
+
 def needs_rewrite(
     stored: Any,
     record: StatusRecord,
@@ -177,8 +202,9 @@ def needs_rewrite(
 ) -> bool:
     """Whether `record` must replace the stored row `stored` (a `_STORED` row): its status
     or staleness differ, what its digest covers changed (the pass's: wallets, lines, unpriced
-    assets, failing polls, config), a head the stored row was valued from was orphaned, or a
-    headline number moved by more than `relative_change` of the stored value, or the stored
+    assets, failing polls, config), a head the stored row was valued from was orphaned, a venue
+    line says something new (`venues_moved`), or a headline number moved by more than
+    `relative_change` of the stored value, or the stored
     row was valued more than `refresh_after` before this one. Otherwise the stored row still
     says the same."""
     if refresh_after is not None and record.as_of - stored.as_of >= refresh_after:
@@ -195,6 +221,9 @@ def needs_rewrite(
     ):
         return True
     if orphaned_heads and any(head in orphaned_heads for head in _heads_of(stored)):
+        return True
+    new_venues = record.document.get("venues") or []
+    if (stored.venues or new_venues) and venues_moved(stored.venues, new_venues, relative_change):
         return True
     # Every pass asks this of every user: equal numbers first, and the relative move without
     # a division (|new - old| > r |old| is `_moved`'s test).

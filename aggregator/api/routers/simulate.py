@@ -2,12 +2,15 @@
 
 The same pure engine as publish and `xmargin risk evaluate`: the user's published risk input
 (`margin_status.inputs.portfolio`) is the book; `aggregator.risk.whatif` applies the changes to it;
-`evaluate` values before and after. Nothing is written.
+`evaluate` values before and after. The user's venue accounts (read with the book) are valued by
+their venues' own rules before and after the same changes (`aggregator.venues.whatif`), with
+`binding` on both sides. Nothing is written.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,9 +34,17 @@ from aggregator.api.views import render_status
 from aggregator.margin import RiskParams, evaluate
 from aggregator.publish.documents import published_status
 from aggregator.publish.portfolios import risk_params
+from aggregator.publish.venues import (
+    document_points,
+    stable_assets,
+    venue_view,
+    venue_view_of_none,
+)
 from aggregator.risk.document import PortfolioError, parse_portfolio
 from aggregator.risk.output import result_to_json
 from aggregator.risk.whatif import Change, WhatIfError, apply_changes
+from aggregator.store.venue_reads import venue_from_document
+from aggregator.venues.whatif import apply_venue_changes
 
 router = APIRouter(tags=["what-if"])
 
@@ -90,14 +101,25 @@ def _changes(changes: list[ChangeIn], limit: int) -> list[Change]:
     return out
 
 
+VenueView = Callable[[dict[str, Any], list[Change]], dict[str, Any]]
+
+
+def _no_venues(risk: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
+    """An inline book has no venue accounts: the unified view is all that can bind."""
+    return venue_view_of_none(risk)
+
+
 def _evaluate_both(
     book: dict[str, Any],
     changes: list[Change],
     prefix: str,
     extras: dict[str, Any],
     defaults: RiskParams | None = None,
+    venues: VenueView = _no_venues,
 ) -> dict[str, Any]:
-    """Before and after, each a full status view (runs in a worker thread)."""
+    """Before and after, each a full status view with its venue view (`venues(risk,
+    changes)`: the venue lines and binding, with those changes applied). Runs in a worker
+    thread."""
     try:
         before_portfolio = parse_portfolio(book, defaults)
     except PortfolioError as exc:
@@ -113,8 +135,8 @@ def _evaluate_both(
     before = result_to_json(evaluate(before_portfolio))
     after = result_to_json(evaluate(after_portfolio))
     return {
-        "before": render_status({**extras, **before}, book),
-        "after": render_status({**extras, **after}, changed),
+        "before": render_status({**extras, **before, **venues(before, [])}, book),
+        "after": render_status({**extras, **after, **venues(after, changes)}, changed),
         "max_borrow_after": after["max_borrow"],
         "max_withdraw_after": after["max_withdraw"],
     }
@@ -148,7 +170,16 @@ async def simulate_user(
         key: record.document.get(key)
         for key in ("user", "user_id", "accounts", "chains", "unpriced_assets")
     }
-    result = await anyio.to_thread.run_sync(_evaluate_both, book, changes, "", extras)
+    config = context.config
+    points = document_points(record.document)
+    stored = [(str(v["chain"]), venue_from_document(v)) for v in record.inputs.get("venues") or []]
+    caip2 = {key: chain.caip2 for key, chain in config.chains.items()}
+
+    def venues(risk: dict[str, Any], applied: list[Change]) -> dict[str, Any]:
+        moved = apply_venue_changes(stored, applied, stable_assets(config), caip2)
+        return venue_view(config, points, moved, risk)
+
+    result = await anyio.to_thread.run_sync(_evaluate_both, book, changes, "", extras, None, venues)
     return Json(result, headers={"Cache-Control": "no-store"})
 
 

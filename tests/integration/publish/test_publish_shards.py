@@ -251,6 +251,19 @@ async def _eager_document(
         lines,
         as_of,
     )
+    # This world holds no venue accounts: the unified view alone can bind.
+    document.update(venues=[], binding=None, binding_reason="unreachable")
+    if risk["liquidation_shock"] is not None:
+        document["binding"] = {
+            "view": "unified",
+            "venue": None,
+            "chain": None,
+            "account": None,
+            "subaccount": None,
+            "status": risk["status"],
+            "liquidation_shock": risk["liquidation_shock"],
+        }
+        document["binding_reason"] = None
     return document, portfolio_to_document(portfolio)
 
 
@@ -302,6 +315,7 @@ async def test_the_document_rendered_on_read_is_the_full_document(
     # Stored: the headline and references only.
     assert "lines" not in stored.document and "liquidation_prices" not in stored.document
     assert set(stored.inputs) == {"market", "heads", "wallets", "digest"}
+    assert stored.document["venues"] == []
     # Served: every key of the full document, equal to the one computed from scratch.
     document, portfolio = await _eager_document(db, config, user_id, NOW)
     assert served.document == document

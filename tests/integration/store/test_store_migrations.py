@@ -20,7 +20,13 @@ from aggregator.store.migrate import (
 from aggregator.store.models import ALL_TABLES, Base
 
 REPO = Path(__file__).resolve().parents[3]
-VIEWS = {"v_user_margin", "v_user_collateral", "v_chain_freshness", "v_poll_errors"}
+VIEWS = {
+    "v_user_margin",
+    "v_user_collateral",
+    "v_chain_freshness",
+    "v_poll_errors",
+    "v_user_venues",
+}
 
 
 def _relations(url: str) -> tuple[set[str], set[str]]:
