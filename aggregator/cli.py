@@ -222,7 +222,7 @@ def status(
     else:
         console = make_console()
         status_table([document], console)
-        venue_table(document, console)
+        venue_table([document], console)
 
 
 HostOption = Annotated[

@@ -28,7 +28,7 @@ from aggregator.bootstrap import (
     prepare_database,
     running_api,
 )
-from aggregator.commands.presenters import make_console, status_table
+from aggregator.commands.presenters import make_console, status_table, venue_table
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
 from aggregator.publish.documents import published_status
@@ -246,6 +246,7 @@ async def _print_statuses(services: Services, user_ids: list[int], console: Cons
             if record is not None:
                 docs.append(record.document)
     status_table(docs, console)
+    venue_table(docs, console)
 
 
 async def _move_prices(

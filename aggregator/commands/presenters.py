@@ -75,52 +75,54 @@ def status_table(documents: Sequence[dict[str, Any]], console: Console | None = 
 VENUE_STYLE = {**STATUS_STYLE, "unknown": "dim"}
 
 
-def venue_table(document: dict[str, Any], console: Console | None = None) -> None:
-    """Print a status's venue lines (each venue account by its own rules) and what binds."""
-    venues = document.get("venues") or []
-    if not venues:
+def venue_table(documents: Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    """Print each status's venue lines (each venue account by its own venue's rules) and, per
+    user, which view binds first. Nothing when no status has a venue account."""
+    if not any(doc.get("venues") for doc in documents):
         return
     console = console or make_console()
     table = Table(title="venues: each account by its own venue's rules", show_lines=False)
     for column in (
+        "user",
         "venue",
         "chain",
-        "account",
         "metric",
         "value",
         "status",
         "collateral $",
         "requirement $",
-        "liquidation shock",
+        "liq. shock",
         "problem",
     ):
         table.add_column(column, justify="right" if "$" in column else "left")
-    for venue in venues:
-        status = str(venue.get("status"))
-        style = VENUE_STYLE.get(status, "")
-        shock = venue.get("liquidation_shock")
-        table.add_row(
-            str(venue.get("venue")),
-            str(venue.get("chain")),
-            str(venue.get("subaccount") or venue.get("account")),
-            str(venue.get("metric")),
-            _short(venue.get("value"), 4),
-            f"[{style}]{status}[/]" if style else status,
-            _short(venue.get("collateral_usd")),
-            _short(venue.get("requirement_usd")),
-            "-" if shock is None else _short(shock, 4),
-            str(venue.get("problem") or ""),
-        )
+    for doc in documents:
+        for venue in doc.get("venues") or []:
+            status = str(venue.get("status"))
+            style = VENUE_STYLE.get(status, "")
+            shock = venue.get("liquidation_shock")
+            table.add_row(
+                str(doc.get("user")),
+                str(venue.get("venue")),
+                str(venue.get("chain")),
+                str(venue.get("metric")),
+                _short(venue.get("value"), 4),
+                f"[{style}]{status}[/]" if style else status,
+                _short(venue.get("collateral_usd")),
+                _short(venue.get("requirement_usd")),
+                "-" if shock is None else _short(shock, 4),
+                str(venue.get("problem") or ""),
+            )
     console.print(table)
+    for doc in documents:
+        console.print(f"{doc.get('user')}: binding {binding_text(doc)}")
+
+
+def binding_text(document: dict[str, Any]) -> str:
+    """What binds first, in words."""
     binding = document.get("binding")
     if binding is None:
-        console.print("binding: none (no uniform price move liquidates any view)")
-    elif binding.get("view") == "unified":
-        console.print(
-            f"binding: unified view, liquidation shock {_short(binding['liquidation_shock'], 4)}"
-        )
-    else:
-        console.print(
-            f"binding: {binding.get('venue')} on {binding.get('chain')}, "
-            f"liquidation shock {_short(binding['liquidation_shock'], 4)}"
-        )
+        return "none (no uniform price move liquidates any view)"
+    shock = _short(binding.get("liquidation_shock"), 4)
+    if binding.get("view") == "unified":
+        return f"the unified view, at a uniform shock of {shock}"
+    return f"{binding.get('venue')} on {binding.get('chain')}, at a uniform shock of {shock}"

@@ -110,5 +110,5 @@ async def test_operators_see_the_venue_lines(world: ApiWorld, client: httpx.Asyn
             check=True,
         )
     ).stdout
-    assert AAVE in shown and "health_factor" in shown and "binding:" in shown
+    assert AAVE in shown and "health_factor" in shown and "bob: binding" in shown
     assert line["value"][:6] in shown
