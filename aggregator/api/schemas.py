@@ -214,6 +214,9 @@ class VenueView(_Model):
     )
     collateral_usd: str | None = _opt_dec("Collateral as the venue weighs it", "4950")
     requirement_usd: str | None = _opt_dec("Requirement as the venue counts it", "3050")
+    health_usd: str | None = _opt_dec(
+        "collateral_usd − requirement_usd: the venue liquidates below 0", "1900"
+    )
     liquidation_prices: list[VenueLiquidationPrice] = Field(
         description="Per asset of the account, at the venue's prices"
     )

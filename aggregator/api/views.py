@@ -308,6 +308,7 @@ def _venue(venue: dict[str, Any]) -> dict[str, Any]:
                 "status",
                 "collateral_usd",
                 "requirement_usd",
+                "health_usd",
                 "liquidation_shock",
                 "problem",
                 "read_point",

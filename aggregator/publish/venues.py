@@ -103,6 +103,9 @@ def venue_json(line: VenueLine, *, detail: bool) -> dict[str, Any]:
         "status": line.status,
         "collateral_usd": _text(line.collateral),
         "requirement_usd": _text(line.requirement),
+        "health_usd": None
+        if line.collateral is None or line.requirement is None
+        else decimal_text(line.collateral - line.requirement),
         "problem": line.problem,
         "read_point": {
             "height": line.read_point.height,

@@ -80,6 +80,9 @@ async def test_what_if_reports_the_venue_before_and_after(client: httpx.AsyncCli
     before, after = _aave_line(response.json()["before"]), _aave_line(response.json()["after"])
     assert before["value"] == published["value"]
     assert Decimal(after["requirement_usd"]) - Decimal(before["requirement_usd"]) == 500
+    assert Decimal(after["health_usd"]) == Decimal(after["collateral_usd"]) - 500 - Decimal(
+        before["requirement_usd"]
+    )
     assert Decimal(after["value"]) < Decimal(before["value"])
     crash = await client.post(
         "/v1/users/bob/simulate", json={"changes": [{"action": "price_shock", "change": "-0.2"}]}
