@@ -98,6 +98,17 @@ def changed_materially(
     )
 
 
+def venue_statuses_changed(recorded: Any, new: StatusRecord) -> bool:
+    """True when a venue account appeared, vanished or changed status since the user's last
+    history row (`recorded`: [venue, account, subaccount, status] lists, None without one): a
+    venue going liquidatable is news even when the unified status is not."""
+    keys = ("venue", "account", "subaccount", "status")
+    now = sorted(tuple(str(v.get(k) or "") for k in keys) for v in new.document.get("venues") or [])
+    if recorded is None:
+        return bool(now)
+    return sorted(tuple(str(x or "") for x in v) for v in recorded) != now
+
+
 def _values(record: StatusRecord, seq: int) -> dict[str, Any]:
     return {
         "user_id": record.user_id,
@@ -130,7 +141,13 @@ _LAST_RECORDED = text(
         SELECT user_id, seq, as_of, status, stale, stale_chains, health_factor, equity_usd,
                weighted_collateral_init_usd, weighted_collateral_maint_usd,
                requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
-               free_collateral_usd, recorded_at
+               free_collateral_usd, recorded_at,
+               (SELECT coalesce(jsonb_agg(jsonb_build_array(
+                           v ->> 'venue', v ->> 'account', v ->> 'subaccount', v ->> 'status')),
+                        '[]'::jsonb)
+                FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.document -> 'venues') = 'array'
+                                               THEN x.document -> 'venues'
+                                               ELSE '[]'::jsonb END) AS v) AS venue_statuses
         FROM margin_status_history x
         WHERE x.user_id = wanted.user_id
         ORDER BY x.id DESC
@@ -423,11 +440,14 @@ async def write_statuses(
     # Compare with the last *recorded* state, not the last published one: slow drift still
     # produces a change once it adds up, so subscribers are never further off than the threshold.
     recorded = await session.execute(_LAST_RECORDED, {"user_ids": user_ids})
-    previous = {row.user_id: _summary_record(row) for row in recorded}
+    rows = recorded.all()
+    previous = {row.user_id: _summary_record(row) for row in rows}
+    venues_then = {row.user_id: row.venue_statuses for row in rows}
     changed = [
         record
         for record in statuses
         if changed_materially(previous.get(record.user_id), record, relative_threshold)
+        or venue_statuses_changed(venues_then.get(record.user_id), record)
     ]
     changed_ids = {record.user_id for record in changed}
 

@@ -166,9 +166,17 @@ async def test_a_venue_line_is_rewritten_only_when_it_says_something_new(
     assert (await publish(db, config, as_of=NOW)).written == 0
     # Out-of-range parameters on bob's pool: his venue line says so, the status is rewritten,
     # the unified status is still published, and the bad line never binds.
+    history = "SELECT count(*) FROM margin_status_history WHERE user_id = :u"
+    async with db.session() as session:
+        recorded = await session.scalar(text(history), {"u": owners[BOB]})
     await record_snapshot(db, _snapshot(12, "3000", bad_threshold=True), owners, NOW, 5)
     report = await publish(db, config, as_of=NOW)
     assert report.written == 1
+    # a venue line changing status is a material change (history row, stream event) even
+    # though the unified status did not move
+    assert report.changed == 1
+    async with db.session() as session:
+        assert await session.scalar(text(history), {"u": owners[BOB]}) == recorded + 1
     async with db.session() as session:
         served = await published_status(session, config, owners[BOB])
     assert served is not None
