@@ -121,13 +121,13 @@ def assess(
     stable: frozenset[str],
     warning_at: Decimal,
     detail: bool = True,
-    prices: Mapping[str, Decimal] | None = None,
 ) -> VenueLine:
     """The venue line of `account` (read on `chain`, owned by `wallet`, a CAIP-10 id).
 
-    `prices` overrides the venue's own (a what-if); `detail` adds liquidation prices and the
-    liquidation shock. A venue whose parameters cannot be read or are out of range gives a line
-    with `status` "unknown" and `problem` saying why; nothing raises.
+    It is valued at the venue's own prices (a what-if moves them in the account itself:
+    `aggregator.venues.whatif`); `detail` adds liquidation prices and the liquidation shock.
+    A venue whose parameters cannot be read or are out of range gives a line with `status`
+    "unknown" and `problem` saying why; nothing raises.
     """
     base: dict[str, Any] = {
         "venue": account.venue,
@@ -146,7 +146,7 @@ def assess(
     if problem is None and rules is not None:
         try:
             rules.check(account)
-            measure = rules.measure(account, dict(prices or {}))
+            measure = rules.measure(account, {})
         except (VenueParameterError, ArithmeticError) as exc:
             problem = str(exc)
     if measure is None or rules is None:
@@ -163,7 +163,7 @@ def assess(
         )
     liquidation_prices: dict[str, Decimal | None] = {}
     shock: Decimal | None = None
-    current = {**_venue_prices(account), **(prices or {})}
+    current = _venue_prices(account)
     if detail:
         at = _margin(account, rules.measure)
         for asset in sorted(current):

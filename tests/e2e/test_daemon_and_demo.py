@@ -90,8 +90,13 @@ def test_demo_once_runs_local_chains_and_prints_the_table(xmargin: Cli) -> None:
     result = xmargin("demo", "--once", "--port", "0", config=devnet)
     assert result.code == 0, result.stdout + result.stderr
     assert re.search(r"status page and API at http://127\.0\.0\.1:\d+", result.stdout)
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    status_part, _, venue_part = result.stdout.partition("venues: each account")
+    rows = {line.split("│")[1].strip(): line for line in status_part.splitlines() if "│" in line}
     assert "healthy" in rows["alice"]
     assert "margin_call" in rows["bob"]  # near liquidation by design
+    # Then each venue account by its own rules, and what binds first for each user.
+    venue_rows = [line for line in venue_part.splitlines() if line.startswith("│ bob")]
+    assert any("aave_v3:devnet" in line and "health_factor" in line for line in venue_rows)
+    assert re.search(r"^bob: binding ", venue_part, re.MULTILINE)
     for chain in ("devnet_l1", "devnet_l2", "devnet_solana"):
         assert f"poll {chain}: block" in result.stdout
