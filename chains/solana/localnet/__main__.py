@@ -2,7 +2,8 @@
 
 Prints one line `local solana rpc listening on URL` once ready. With `--slot-ms`, a slot is
 produced every that many milliseconds (so `finalized` keeps up) and, with `--seed-demo`, the
-demo Pyth prices are re-published every 25 slots so they never go stale.
+demo prices are re-published every 25 slots so they never go stale (`set_demo_prices`: the Pyth
+accounts the feeds, Drift markets and MarginFi banks read, and the Kamino reserves' own price).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Token mints and accounts are created by the real SPL Token / Token-2022 and Associated Token
 Account programs (LiteSVM ships them) through signed transactions. Oracle and protocol accounts
-(Pyth PriceUpdateV2, Drift User/SpotMarket, Kamino Obligation/Reserve, MarginFi
-Account/Bank) are written with their real
-layouts and owner programs via `set_account`, since those programs are not loaded.
+(Pyth PriceUpdateV2, Drift User/SpotMarket/PerpMarket, Kamino Obligation/Reserve, MarginFi
+Account/Bank) are written with their real layouts and owner programs via `set_account`, since
+those programs are not loaded. Drift markets and MarginFi banks can name the oracle account they
+price from, and Kamino reserves hold their own market price, as the venues' accounts do.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from spl.token.models import InitializeMint2Params, MintToParams
 
 from chains.solana.decoders import drift, kamino, marginfi, pyth
 from chains.solana.decoders.spl_token import associated_token_address, encode_token_account
+from chains.solana.localnet import layouts
 from chains.solana.localnet.ledger import Ledger
 from chains.solana.localnet.server import RpcServer
+from chains.solana.plan import perp_market_address
 from chains.solana.spec import PYTH_RECEIVER_PROGRAM, SPL_TOKEN_PROGRAM
 
 MINT_LEN = 82
@@ -317,11 +320,16 @@ class LocalSolana:
         weights: tuple[int, int, int, int] = (10_000, 10_000, 10_000, 10_000),
         imf_factor: int = 0,
         name: str = "",
+        oracle: Pubkey | str | None = None,
+        oracle_source: str = "Pyth",
         program_id: str = DRIFT_PROGRAM,
     ) -> Pubkey:
         """Write a SpotMarket at its PDA; interest in SPOT_CUMULATIVE_INTEREST_PRECISION (1e10).
         `weights`: (initial asset, maintenance asset, initial liability, maintenance
-        liability) in MARGIN_PRECISION (1e4 = 100 %); the default is Drift's quote market's."""
+        liability) in MARGIN_PRECISION (1e4 = 100 %); the default is Drift's quote market's.
+        `oracle` / `oracle_source`: the account the market prices from and how Drift reads it
+        (a Drift `OracleSource` name; without an oracle the market names the default key).
+        May raise: ValueError (unknown oracle source)."""
         program = Pubkey.from_string(program_id)
         address = drift.spot_market_address(program, market_index)
         initial_asset, maintenance_asset, initial_liability, maintenance_liability = weights
@@ -338,6 +346,43 @@ class LocalSolana:
             initial_liability_weight=initial_liability,
             maintenance_liability_weight=maintenance_liability,
             imf_factor=imf_factor,
+            oracle=_key(oracle) if oracle is not None else None,
+        )
+        self.set_raw_account(address, layouts.with_spot_oracle_source(data, oracle_source), program)
+        return address
+
+    def set_drift_perp_market(
+        self,
+        market_index: int,
+        oracle: Pubkey | str,
+        *,
+        oracle_source: str = "PythPull",
+        margin_ratios: tuple[int, int] = (500, 300),
+        imf_factor: int = 0,
+        liquidator_fee: int = 0,
+        if_liquidation_fee: int = 0,
+        unrealized_pnl_maintenance_asset_weight: int = drift.MARGIN_PRECISION,
+        name: str = "",
+        program_id: str = DRIFT_PROGRAM,
+    ) -> Pubkey:
+        """Write an active PerpMarket (real 1,216-byte layout) at its PDA, priced from `oracle`
+        read as `oracle_source`. `margin_ratios`: (initial, maintenance) in MARGIN_PRECISION
+        (1e4); imf factor and fees in 1e6. May raise: ValueError (unknown oracle source)."""
+        program = Pubkey.from_string(program_id)
+        address = perp_market_address(program, market_index)
+        initial, maintenance = margin_ratios
+        data = layouts.encode_drift_perp_market(
+            address=address,
+            market_index=market_index,
+            oracle=_key(oracle),
+            oracle_source=oracle_source,
+            name=name,
+            margin_ratio_initial=initial,
+            margin_ratio_maintenance=maintenance,
+            imf_factor=imf_factor,
+            liquidator_fee=liquidator_fee,
+            if_liquidation_fee=if_liquidation_fee,
+            unrealized_pnl_maintenance_asset_weight=unrealized_pnl_maintenance_asset_weight,
         )
         self.set_raw_account(address, data, program)
         return address
@@ -401,6 +446,8 @@ class LocalSolana:
         loan_to_value_pct: int = 0,
         liquidation_threshold_pct: int = 0,
         borrow_factor_pct: int = 100,
+        market_price_sf: int = 0,
+        market_price_updated_ts: int = 0,
         program_id: str = KAMINO_PROGRAM,
     ) -> Pubkey:
         """Write a Reserve (real 8,624-byte layout) at `reserve`, owned by the klend program.
@@ -409,7 +456,8 @@ class LocalSolana:
         `collateral_supply` collateral tokens. `collateral_mint` defaults to a key derived from
         the reserve (klend's is a PDA; nothing here reads it). Risk parameters as klend's
         config: LTV <= liquidation threshold <= 100 %, borrow factor >= 100 %; the defaults
-        are a reserve that cannot back a borrow."""
+        are a reserve that cannot back a borrow. `market_price_sf`: the reserve's own price, USD
+        per whole token x 2**60 (0: never refreshed, no price)."""
         reserve_key = _key(reserve)
         collateral = (
             _key(collateral_mint)
@@ -432,8 +480,25 @@ class LocalSolana:
             liquidation_threshold_pct=liquidation_threshold_pct,
             borrow_factor_pct=borrow_factor_pct,
         )
+        data = layouts.with_reserve_market_price(data, market_price_sf, market_price_updated_ts)
         self.set_raw_account(reserve_key, data, Pubkey.from_string(program_id))
         return reserve_key
+
+    def set_kamino_market_price(
+        self, reserve: Pubkey | str, market_price_sf: int, updated_ts: int
+    ) -> None:
+        """Set an existing Reserve's `market_price_sf` (USD per whole token x 2**60) and its
+        `market_price_last_updated_ts`, as klend's refresh does. May raise: KeyError (no such
+        account)."""
+        key = _key(reserve)
+        with self.ledger.lock:
+            account = self.ledger.svm.get_account(key)
+            if account is None:
+                raise KeyError(f"Kamino reserve {reserve} does not exist")
+            data = layouts.with_reserve_market_price(
+                bytes(account.data), market_price_sf, updated_ts
+            )
+            self.set_raw_account(key, data, account.owner, account.lamports)
 
     def set_marginfi_bank(
         self,
@@ -450,11 +515,15 @@ class LocalSolana:
             Decimal(1),
             Decimal(1),
         ),
+        oracle_setup: str = "none",
+        oracle_keys: tuple[Pubkey | str, ...] = (),
         program_id: str = MARGINFI_PROGRAM,
     ) -> Pubkey:
         """Write a Bank (real 1,864-byte layout) at `bank`; share values as I80F48 bits
         (value x 2**48): base units per share. `weights`: (asset init, asset maint, liability
-        init, liability maint); the default is marginfi's `BankConfig::default()`."""
+        init, liability maint); the default is marginfi's `BankConfig::default()`.
+        `oracle_setup` / `oracle_keys`: the bank's price source (e.g. "pyth_push_oracle" with
+        the PriceUpdateV2 account first). May raise: ValueError (unknown setup, > 5 keys)."""
         asset_init, asset_maint, liability_init, liability_maint = weights
         data = marginfi.encode_bank(
             mint=_key(mint),
@@ -467,6 +536,7 @@ class LocalSolana:
             liability_weight_init=liability_init,
             liability_weight_maint=liability_maint,
         )
+        data = layouts.with_bank_oracle(data, oracle_setup, tuple(_key(k) for k in oracle_keys))
         self.set_raw_account(bank, data, Pubkey.from_string(program_id))
         return _key(bank)
 

@@ -3,6 +3,12 @@
 Addresses are deterministic so that config/devnet.toml can name them. Pyth accounts sit at the
 real shard-0 push-oracle addresses of SOL/USD and USDC/USD with the real feed ids; Drift and
 Kamino accounts use the real program ids and PDAs.
+
+Venue prices come from the same place as the feeds: the Drift spot and perp markets name the
+two Pyth accounts as their oracle (PythPull; PythStableCoinPull for USDC), the MarginFi banks
+name them in `oracle_keys[0]` (setup `pyth_push_oracle`), and the Kamino reserves hold the same
+price in `market_price_sf`. `set_demo_prices` writes all of it, so a price the demo moves moves
+every venue's price too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from chains.solana.localnet.chain import (
     LocalSolana,
     keypair_from_seed,
 )
+from chains.solana.plan import perp_market_address
 from chains.solana.spec import (
     PYTH_PUSH_ORACLE_PROGRAM,
     SPL_TOKEN_PROGRAM,
@@ -40,6 +47,8 @@ from chains.solana.spec import (
 WSOL_MINT = "So11111111111111111111111111111111111111112"
 SOL_USD_FEED = "0xef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d"
 USDC_USD_FEED = "0xeaa020c61cc479712813461ce153894a96a6c00b21ed0cfc2798d1f9a9e9c94a"
+SOL_USD_CENTS = 15_000  # the demo's SOL/USD price: $150
+USDC_USD_MICROS = 1_000_000  # the demo's USDC/USD price: $1
 
 
 def _seeded(name: str) -> str:
@@ -61,6 +70,7 @@ class DemoSolana:
     drift_program: str
     drift_spot_usdc: str  # market 0
     drift_spot_sol: str  # market 1
+    drift_perp_sol: str  # perp market 0, SOL-PERP
     kamino_program: str
     kamino_lending_market: str
     kamino_reserve_usdc: str
@@ -88,6 +98,7 @@ def _demo() -> DemoSolana:
         drift_program=DRIFT_PROGRAM,
         drift_spot_usdc=str(drift.spot_market_address(drift_program, 0)),
         drift_spot_sol=str(drift.spot_market_address(drift_program, 1)),
+        drift_perp_sol=str(perp_market_address(drift_program, 0)),
         kamino_program=KAMINO_PROGRAM,
         kamino_lending_market=_seeded("kamino-market"),
         kamino_reserve_usdc=_seeded("kamino-reserve-usdc"),
@@ -164,9 +175,14 @@ def demo_spec(
 
 
 def set_demo_prices(
-    local: LocalSolana, sol_usd_cents: int = 15_000, usdc_usd_micros: int = 1_000_000
+    local: LocalSolana,
+    sol_usd_cents: int = SOL_USD_CENTS,
+    usdc_usd_micros: int = USDC_USD_MICROS,
 ) -> None:
-    """Write the SOL/USD and USDC/USD PriceUpdateV2 accounts, published at the current slot."""
+    """Write the SOL/USD and USDC/USD prices, published at the current slot: the two
+    PriceUpdateV2 accounts (the feeds, and the oracles the Drift markets and MarginFi banks name)
+    and the Kamino reserves' own `market_price_sf`. The Kamino reserves must exist (they are
+    written by `seed_demo_world`). May raise: KeyError (no reserve)."""
     demo = DEMO_SOLANA
     now = local.block_time()
     local.set_pyth_price(
@@ -188,10 +204,14 @@ def set_demo_prices(
         owner=PYTH_PUSH_ORACLE_PROGRAM,
         verification_level="Partial",
     )
+    # klend keeps USD per whole token x 2**60 (refreshed from the reserve's oracle)
+    local.set_kamino_market_price(demo.kamino_reserve_sol, (sol_usd_cents << 60) // 100, now)
+    local.set_kamino_market_price(demo.kamino_reserve_usdc, (usdc_usd_micros << 60) // 10**6, now)
 
 
 def set_demo_kamino_reserves(local: LocalSolana, usdc: Pubkey | str) -> None:
-    """Write the two demo Kamino reserves with real layouts and non-trivial exchange rates.
+    """Write the two demo Kamino reserves with real layouts and non-trivial exchange rates
+    (their market price is written by `set_demo_prices`).
 
     SOL reserve: 1,000 SOL available + 260 SOL borrowed - 10 SOL fees (6 protocol, 3 referrer,
     1 pending) = 1,250 SOL for 1,000 collateral tokens: 1 kSOL = 1.25 SOL.
@@ -237,7 +257,8 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
     deposited, 1.25 SOL owed. bob: 2,000 USDC-bank asset shares = 2,125 USDC deposit, 4 SOL-bank
     liability shares = 5 SOL debt. Weights (asset init / maint, liability init / maint), binary
     fractions near real mainnet banks' (USDT 1 / 1 / 1.25 / 1.1, JitoSOL 0.65 / 0.8 / 1.3 /
-    1.2): USDC 1 / 1 / 1.25 / 1.125, SOL 0.625 / 0.75 / 1.25 / 1.125.
+    1.2): USDC 1 / 1 / 1.25 / 1.125, SOL 0.625 / 0.75 / 1.25 / 1.125. Both banks price from the
+    demo Pyth account of their asset (`pyth_push_oracle`, the PriceUpdateV2 in `oracle_keys[0]`).
     """
     demo = DEMO_SOLANA
     one = 1 << 48  # I80F48 1.0
@@ -249,6 +270,8 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
         asset_share_value=one * 17 // 16,
         liability_share_value=one * 9 // 8,
         weights=(Decimal(1), Decimal(1), Decimal("1.25"), Decimal("1.125")),
+        oracle_setup="pyth_push_oracle",
+        oracle_keys=(demo.pyth_usdc_usd,),
     )
     local.set_marginfi_bank(
         demo.marginfi_bank_sol,
@@ -258,6 +281,8 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
         asset_share_value=one,
         liability_share_value=one * 5 // 4,
         weights=(Decimal("0.625"), Decimal("0.75"), Decimal("1.25"), Decimal("1.125")),
+        oracle_setup="pyth_push_oracle",
+        oracle_keys=(demo.pyth_sol_usd,),
     )
     local.set_marginfi_account(
         demo.bob,
@@ -271,12 +296,12 @@ def set_demo_marginfi(local: LocalSolana, usdc: Pubkey | str) -> None:
 
 
 def seed_demo_world(local: LocalSolana) -> None:
-    """Create the demo mints, balances, prices and positions, then finalize them.
+    """Create the demo mints, balances, markets, positions and prices, then finalize them.
 
     alice: 10 SOL, 25,000 USDC, 1,000 PYUSD; Drift: 5,000 USDC deposit, 2 SOL borrow, long
     10 SOL-PERP at $140. bob: 50 SOL, 500 USDC; Kamino: 20 SOL collateral (16 kSOL collateral
     tokens at 1.25), 1,000 USDC borrowed; MarginFi (read with `demo_spec(marginfi=True)`): 2,125
-    USDC deposit, 5 SOL debt.
+    USDC deposit, 5 SOL debt. Prices: SOL $150, USDC $1, on the feeds and at every venue.
     May raise: LocalChainError.
     """
     demo = DEMO_SOLANA
@@ -287,8 +312,15 @@ def seed_demo_world(local: LocalSolana) -> None:
     local.mint_to(demo.alice, usdc, 25_000 * 10**6)
     local.mint_to(demo.alice, pyusd, 1_000 * 10**6)
     local.mint_to(demo.bob, usdc, 500 * 10**6)
-    set_demo_prices(local)
-    local.set_drift_spot_market(0, usdc, 6, cumulative_deposit_interest=10**10, name="USDC")
+    local.set_drift_spot_market(
+        0,
+        usdc,
+        6,
+        cumulative_deposit_interest=10**10,
+        name="USDC",
+        oracle=demo.pyth_usdc_usd,
+        oracle_source="PythStableCoinPull",
+    )
     local.set_drift_spot_market(
         1,
         WSOL_MINT,
@@ -298,6 +330,19 @@ def seed_demo_world(local: LocalSolana) -> None:
         weights=(8_000, 9_000, 12_000, 11_000),
         imf_factor=1_250,
         name="SOL",
+        oracle=demo.pyth_sol_usd,
+        oracle_source="PythPull",
+    )
+    # the margin ratios, imf factor and fees decoded from the real SOL-PERP market
+    local.set_drift_perp_market(
+        0,
+        demo.pyth_sol_usd,
+        oracle_source="PythPull",
+        margin_ratios=(500, 300),
+        imf_factor=50,
+        liquidator_fee=7_500,
+        if_liquidation_fee=7_500,
+        name="SOL-PERP",
     )
     local.set_drift_user(
         demo.alice,
@@ -316,4 +361,5 @@ def seed_demo_world(local: LocalSolana) -> None:
             (Pubkey.from_string(demo.kamino_reserve_usdc), (1_000 * 10**6) << 60, 1_000 << 60),
         ),
     )
+    set_demo_prices(local)
     local.finalize()

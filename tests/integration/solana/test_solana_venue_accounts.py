@@ -1,20 +1,16 @@
 """Venue accounts in a polled snapshot of the LiteSVM localnet (no mocks): the demo world's
 Drift user, Kamino obligation and MarginFi account come back as `VenueAccount`s read in the same
-pass, and each venue's rules measure them.
+pass, priced as the venues price them, and each venue's rules measure them.
 
-The demo world's markets name no oracle and its reserves hold no price, so the test then gives
-them one through the chain: the Drift spot markets and banks are pointed at the demo Pyth
-accounts, the real mainnet SOL-PERP account (tests/fixtures/solana/real_accounts) is written at
-the perp market PDA with the demo SOL oracle, and the Kamino reserves get a market price."""
+The demo world is read as seeded: its Drift spot and perp markets name the demo Pyth accounts
+as oracles, its MarginFi banks name them as push oracles and its Kamino reserves hold the same
+price (chains/solana/localnet/demo.py). When the world moves a price (`set_demo_prices`), every
+venue's price follows."""
 
 from __future__ import annotations
 
-import base64
-import json
-import struct
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from solders.pubkey import Pubkey
@@ -22,16 +18,19 @@ from solders.pubkey import Pubkey
 from aggregator.venues import drift as drift_rules
 from aggregator.venues import kamino as kamino_rules
 from aggregator.venues import marginfi as marginfi_rules
-from aggregator.venues.model import VenueParameterError
-from chains.base import Address
+from chains.base import Address, ChainSnapshot, VenueAccount
 from chains.solana.adapter import SolanaAdapter
-from chains.solana.localnet import DEMO_SOLANA, LocalSolana, demo_spec, seed_demo_world
-from chains.solana.plan import perp_market_address
+from chains.solana.localnet import (
+    DEMO_SOLANA,
+    LocalSolana,
+    demo_spec,
+    seed_demo_world,
+    set_demo_prices,
+)
 
 ALICE, BOB = Address(DEMO_SOLANA.alice), Address(DEMO_SOLANA.bob)
 RULES = {"drift": drift_rules.RULES, "kamino": kamino_rules.RULES, "marginfi": marginfi_rules.RULES}
-REAL = Path(__file__).resolve().parents[2] / "fixtures" / "solana" / "real_accounts"
-PYTH_PULL, PYTH_STABLE_COIN_PULL, PYTH_PUSH_ORACLE_SETUP = 7, 10, 3
+DEMO_VENUES = {(ALICE, "drift"), (BOB, "kamino"), (BOB, "marginfi")}
 
 
 @pytest.fixture(scope="module")
@@ -41,79 +40,53 @@ def chain() -> Iterator[LocalSolana]:
         yield local
 
 
-def _data(chain: LocalSolana, address: str | Pubkey) -> bytearray:
-    key = Pubkey.from_string(address) if isinstance(address, str) else address
-    account = chain.ledger.svm.get_account(key)
-    assert account is not None
-    return bytearray(account.data)
+async def _snapshot(adapter: SolanaAdapter) -> ChainSnapshot:
+    return await adapter.snapshot([ALICE, BOB])
 
 
-def _give_venues_prices(chain: LocalSolana) -> None:
-    demo = DEMO_SOLANA
-    drift_program = Pubkey.from_string(demo.drift_program)
-    for address, oracle, source in (
-        (demo.drift_spot_usdc, demo.pyth_usdc_usd, PYTH_STABLE_COIN_PULL),
-        (demo.drift_spot_sol, demo.pyth_sol_usd, PYTH_PULL),
-    ):
-        data = _data(chain, address)
-        data[40:72], data[687] = bytes(Pubkey.from_string(oracle)), source
-        chain.set_raw_account(address, bytes(data), demo.drift_program)
-    fixture = json.loads((REAL / "drift_perp_market_sol_slot405286944.json").read_text())
-    perp = bytearray(base64.b64decode(fixture["data_base64"]))
-    perp_key = perp_market_address(drift_program, 0)
-    perp[8:40], perp[40:72], perp[926] = bytes(perp_key), bytes(
-        Pubkey.from_string(demo.pyth_sol_usd)), PYTH_PULL  # fmt: skip
-    chain.set_raw_account(perp_key, bytes(perp), demo.drift_program)
-    for reserve, price in ((demo.kamino_reserve_sol, 150), (demo.kamino_reserve_usdc, 1)):
-        data = _data(chain, reserve)
-        struct.pack_into("<QQ", data, 248, (price << 60) & (2**64 - 1), (price << 60) >> 64)
-        chain.set_raw_account(reserve, bytes(data), demo.kamino_program)
-    for bank, oracle in (
-        (demo.marginfi_bank_usdc, demo.pyth_usdc_usd),
-        (demo.marginfi_bank_sol, demo.pyth_sol_usd),
-    ):
-        data = _data(chain, bank)
-        data[609], data[610:642] = PYTH_PUSH_ORACLE_SETUP, bytes(Pubkey.from_string(oracle))
-        chain.set_raw_account(bank, bytes(data), demo.marginfi_program)
-    chain.finalize()
+def _venues(snapshot: ChainSnapshot) -> dict[tuple[str, str], VenueAccount]:
+    assert snapshot.issues == ()
+    venues = {(v.account, v.venue): v for v in snapshot.venue_accounts}
+    assert set(venues) == DEMO_VENUES
+    return venues
 
 
-async def test_polled_snapshot_carries_measurable_venue_accounts(chain: LocalSolana) -> None:
+def _assert_priced(venues: dict[tuple[str, str], VenueAccount], sol: Decimal) -> None:
+    """Every leg of every venue account is priced at the world's price: SOL at `sol`, USDC 1."""
+    for account in venues.values():
+        assert account.problem is None, account.venue
+        assert account.assets, account.venue
+        prices = {(a.asset, a.market, a.price) for a in account.assets}
+        assert prices == {
+            (a.asset, a.market, sol if a.asset == "SOL" else Decimal(1)) for a in account.assets
+        }, account.venue
+
+
+async def test_the_demo_worlds_venue_accounts_are_priced_and_measurable(
+    chain: LocalSolana,
+) -> None:
     adapter = SolanaAdapter(demo_spec((chain.url,), marginfi=True))
     try:
-        before = await adapter.snapshot([ALICE, BOB])
-        # the demo markets name no oracle: the accounts are there, without venue prices
-        venues = {(v.account, v.venue): v for v in before.venue_accounts}
-        assert set(venues) == {(ALICE, "drift"), (BOB, "kamino"), (BOB, "marginfi")}
-        assert venues[(ALICE, "drift")].problem is not None  # no perp market account yet
-        for name in ("kamino", "marginfi"):
-            account = venues[(BOB, name)]
-            assert account.problem is None and {a.price for a in account.assets} == {None}
-            with pytest.raises(VenueParameterError, match="no venue price"):
-                RULES[name].measure(account, {})
-
-        _give_venues_prices(chain)
         chain.reset_rpc_calls()
-        snapshot = await adapter.snapshot([ALICE, BOB])
+        snapshot = await _snapshot(adapter)
         first_calls = chain.rpc_calls()["getMultipleAccounts"]
         chain.reset_rpc_calls()
-        again = await adapter.snapshot([ALICE, BOB])
+        again = await _snapshot(adapter)
         second_calls = chain.rpc_calls()["getMultipleAccounts"]
     finally:
         await adapter.aclose()
 
-    # the oracles the markets name were unknown: read again in one pass; then planned up front
+    # The Drift oracles are the feeds (planned already); a MarginFi bank may also price from
+    # the push-oracle account of a feed id in oracle_keys[0], unknown until the banks are read:
+    # read again in the same pass once, then planned up front.
     assert (first_calls, second_calls) == (2, 1)
     assert again.venue_accounts == snapshot.venue_accounts
-    assert snapshot.issues == ()
-    positions = {(p.account, p.venue) for p in snapshot.positions}
-    venues = {(v.account, v.venue): v for v in snapshot.venue_accounts}
-    assert set(venues) == positions == {(ALICE, "drift"), (BOB, "kamino"), (BOB, "marginfi")}
+    venues = _venues(snapshot)
+    assert {(p.account, p.venue) for p in snapshot.positions} == DEMO_VENUES
+    _assert_priced(venues, Decimal(150))
+    drift = venues[(ALICE, "drift")]
+    assert [a.market for a in drift.assets] == ["spot:0", "spot:1", "perp:0"]
     for account in venues.values():
-        assert account.problem is None
-        assert {a.asset: a.price for a in account.assets} == {
-            a.asset: Decimal(150) if a.asset == "SOL" else Decimal(1) for a in account.assets
-        }
         measure = RULES[account.rules].measure(account, {})
         assert measure.metric is not None and measure.metric.is_finite()
         shocked = RULES[account.rules].measure(account, {"SOL": Decimal(75)})
@@ -122,7 +95,6 @@ async def test_polled_snapshot_carries_measurable_venue_accounts(chain: LocalSol
             assert shocked.margin > measure.margin
         else:
             assert shocked.margin < measure.margin
-    drift = venues[(ALICE, "drift")]
     assert drift.subaccount == str(
         Pubkey.find_program_address(
             [b"user", bytes(Pubkey.from_string(ALICE)), bytes(2)],
@@ -130,3 +102,30 @@ async def test_polled_snapshot_carries_measurable_venue_accounts(chain: LocalSol
         )[0]
     )
     assert venues[(BOB, "marginfi")].subaccount == DEMO_SOLANA.marginfi_account_bob
+
+
+async def test_venue_prices_follow_the_worlds_price_moves(chain: LocalSolana) -> None:
+    adapter = SolanaAdapter(demo_spec((chain.url,), marginfi=True))
+    try:
+        before = _venues(await _snapshot(adapter))
+        set_demo_prices(chain, sol_usd_cents=12_025)  # $120.25: exact in binary (481 / 4)
+        chain.finalize()
+        moved = await _snapshot(adapter)
+    finally:
+        set_demo_prices(chain)
+        chain.finalize()
+        await adapter.aclose()
+
+    assert {p.asset: p.price for p in moved.prices} == {
+        "SOL": Decimal("120.25"),
+        "USDC": Decimal(1),
+    }
+    after = _venues(moved)
+    _assert_priced(after, Decimal("120.25"))
+    for key, account in after.items():
+        old = RULES[account.rules].measure(before[key], {})
+        new = RULES[account.rules].measure(account, {})
+        if account.venue == "marginfi":  # bob owes SOL
+            assert new.margin > old.margin
+        else:  # alice is long SOL-PERP, bob's Kamino collateral is SOL
+            assert new.margin < old.margin
