@@ -195,15 +195,58 @@ def assess(
 
 
 def _root(f: Callable[[Decimal], Decimal], origin: Decimal) -> Decimal | None:
-    """The positive root of `f` nearest to `origin` (> 0), or None."""
+    """The positive root of `f` nearest to `origin` (> 0), or None.
+
+    Venue margins are linear in one price (or in a uniform factor) between few kinks (tiers,
+    base-unit rounding), and monotone: secant steps from `origin` land on the root in two or
+    three evaluations. When they do not settle (no root, or a kink in the way), the root is
+    bracketed by a geometric scan and bisected."""
     if origin <= 0:
         return None
     try:
+        found = _secant(f, origin)
+        if found is not None:
+            return found
         return nearest_root_bracketing(
             f, origin, _ZERO, span=_SPAN, steps=_STEPS, iterations=_ITERATIONS
         )
     except (VenueParameterError, ArithmeticError):
         return None
+
+
+_SECANT_STEPS = 12
+_SETTLED = Decimal("1e-20")  # relative change of the estimate that counts as converged
+
+
+def _secant(f: Callable[[Decimal], Decimal], origin: Decimal) -> Decimal | None:
+    """A root of `f` by secant steps from `origin`, when they converge to a positive root whose
+    neighbourhood changes sign; None otherwise (the caller brackets instead)."""
+    x0, f0 = origin, f(origin)
+    if f0 == 0:
+        return origin
+    x1 = origin * Decimal("1.001")
+    f1 = f(x1)
+    for step_number in range(_SECANT_STEPS):
+        if f1 == f0:
+            if step_number == 0:
+                return None  # flat at the origin: no slope to follow
+            break  # both points on one step of a rounded margin: as close as it resolves
+        x2 = x1 - f1 * (x1 - x0) / (f1 - f0)
+        if x2 <= 0:
+            return None
+        f2 = f(x2)
+        x0, f0, x1, f1 = x1, f1, x2, f2
+        if f2 == 0 or abs(x1 - x0) <= _SETTLED * abs(x1):
+            break
+    else:
+        return None
+    # A root only where the sign changes: a tangent or a flat stretch is not one. (The margin
+    # of a venue that rounds prices to a base unit moves in steps of about 1e-12 of a price.)
+    step = abs(x1) * Decimal("1e-9")
+    below, above = f(x1 - step), f(x1 + step)
+    if f1 != 0 and (below < 0) == (above < 0):
+        return None
+    return x1
 
 
 @dataclass(frozen=True)
