@@ -276,9 +276,12 @@ class VenueRead(Base):
 
     __tablename__ = "venue_reads"
 
+    # Keyed by user first, like the other per-user tables (ready to distribute by user_id).
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     chain_head_id: Mapped[int] = mapped_column(ForeignKey("chain_heads.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     chain: Mapped[str]
     account: Mapped[str]
     venue: Mapped[str]

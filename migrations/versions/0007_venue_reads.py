@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_venue_reads_user_id_users"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_venue_reads")),
+        sa.PrimaryKeyConstraint("user_id", "id", name=op.f("pk_venue_reads")),
     )
     op.create_index(
         op.f("ix_venue_reads_chain_head_id_user_id"), "venue_reads", ["chain_head_id", "user_id"]
