@@ -290,6 +290,36 @@ def run(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Jobs run at once.")
+    ] = 4,
+    config: ConfigOption = None,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Run work-queue jobs (polls, publish shards, alerts, pruning) until SIGTERM/SIGINT;
+    running jobs finish first. Start as many as you like, on any machine."""
+    from aggregator.work import worker as work
+
+    cfg = load_or_exit(config)
+    _configure_logs(cfg, log_format)
+    _run(lambda: work.run_worker(cfg, concurrency))
+
+
+@app.command()
+def dispatch(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.text) -> None:
+    """Defer one round of work-queue jobs: a poll per chain and a publish pass (for cron;
+    what is still queued from an earlier round is not deferred again)."""
+    from aggregator.work import worker as work
+
+    cfg = load_or_exit(config)
+    _configure_logs(cfg, log_format, quiet_text=True)
+    report = _run(lambda: work.run_dispatch(cfg))
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command()
 def demo(
     once: Annotated[bool, typer.Option("--once", help="One cycle, print, stop, exit.")] = False,
     host: HostOption = None,

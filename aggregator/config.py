@@ -31,6 +31,7 @@ from aggregator.config_tables import (
     MarginfiConfig,
     RiskSettings,
     ServiceSettings,
+    WorkSettings,
     _is_coin_name,
     _Strict,
 )
@@ -59,6 +60,7 @@ class XmarginConfig(_Strict):
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     alerts: AlertSettings = AlertSettings()
+    work: WorkSettings = WorkSettings()
     chains: dict[str, ChainConfig] = Field(default_factory=dict)
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
 
@@ -97,6 +99,10 @@ class LoadedConfig:
     @property
     def alerts(self) -> AlertSettings:
         return self.model.alerts
+
+    @property
+    def work(self) -> WorkSettings:
+        return self.model.work
 
     def native_asset(self, chain: str) -> str | None:
         """The asset whose deployment on `chain` is `native`."""

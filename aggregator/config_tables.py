@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -74,6 +75,38 @@ class ServiceSettings(_Strict):
     # A status unchanged for this long is rewritten anyway (fresh as_of and read points; the
     # heads it was valued from can then be pruned). 0: only when something changed.
     status_refresh_seconds: Annotated[int, Field(ge=0)] = 3600
+
+
+def _cron_or_empty(value: str) -> str:
+    """A procrastinate cron string (5 fields, or 6 with seconds last), or "" for none."""
+    value = value.strip()
+    if value:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+    return value
+
+
+class WorkSettings(_Strict):
+    """The work queue (`xmargin worker`, `xmargin dispatch`; see `aggregator.work`)."""
+
+    # When workers defer a round themselves (cron, optional 6th field = seconds); "" leaves
+    # it to `xmargin dispatch` run from cron.
+    dispatch_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "* * * * * */15"
+    # When the reaper looks for jobs of dead workers.
+    reap_cron: Annotated[str, AfterValidator(_cron_or_empty)] = "* * * * * */10"
+    # A worker's heartbeat period; one silent for `stalled_seconds` counts as dead.
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 10.0
+    stalled_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # Finished jobs (and shard markers) are deleted by the prune task after this long.
+    keep_finished_jobs_hours: Annotated[int, Field(ge=1)] = 24
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self) -> WorkSettings:
+        if self.stalled_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("stalled_seconds must be at least twice heartbeat_seconds")
+        return self
 
 
 class ApiSettings(_Strict):

@@ -3,6 +3,9 @@
 The URL comes from, in order: `config.attributes["url"]` (set by aggregator.store.migrate),
 `alembic -x url=...`, `sqlalchemy.url` in the ini, else `resolve_database_url()`
 (XMARGIN_DATABASE_URL or the embedded server).
+
+Procrastinate's own objects (applied by 0008 from its packaged SQL) are not in our models:
+`include_object` keeps autogenerate from proposing to drop them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy import create_engine, pool
 
 from aggregator.store.database import normalize_database_url, resolve_database_url
 from aggregator.store.models import Base
+from aggregator.work.schema import include_object
 
 config = context.config
 
@@ -40,6 +44,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         compare_type=True,
+        include_object=include_object,
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
@@ -54,6 +59,7 @@ def run_migrations_online() -> None:
                 connection=connection,
                 target_metadata=target_metadata,
                 compare_type=True,
+                include_object=include_object,
                 transaction_per_migration=False,
             )
             with context.begin_transaction():

@@ -521,4 +521,25 @@ class AlertAttempt(Base):
 
 
 ALERT_TABLES = ("alert_events", "alert_attempts")
+
+
+# --- work queue (issue 12) ---------------------------------------------------------------------
+
+
+class PublishShardMark(Base):
+    """One shard of one queued publish pass, written in the shard's own transaction: the
+    fence that keeps a duplicate or retried shard job from writing the shard twice
+    (`aggregator.work.fence`). `pass_key` names the pass (its publish job)."""
+
+    __tablename__ = "publish_shard_marks"
+
+    pass_key: Mapped[str] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shards: Mapped[int] = mapped_column(Integer, primary_key=True)
+    market_id: Mapped[int] = mapped_column(BigInteger)
+    published_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+    __table_args__ = (CheckConstraint("shard >= 0 AND shard < shards", name="shard_in_range"),)
+
+
 ALL_TABLES = tuple(Base.metadata.tables)

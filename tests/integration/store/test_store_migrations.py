@@ -18,6 +18,7 @@ from aggregator.store.migrate import (
     upgrade_to_head,
 )
 from aggregator.store.models import ALL_TABLES, Base
+from aggregator.work.schema import QUEUE_TABLES, include_object
 
 REPO = Path(__file__).resolve().parents[3]
 VIEWS = {
@@ -27,6 +28,21 @@ VIEWS = {
     "v_poll_errors",
     "v_user_venues",
 }
+
+
+def _queue_routines_and_types(url: str) -> set[str]:
+    """Procrastinate's functions and types left in the database (tables aside)."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute(
+            """
+            SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND proname LIKE 'procrastinate%%'
+            UNION ALL
+            SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE n.nspname = 'public' AND typname LIKE 'procrastinate%%'
+            """
+        )
+        return {name for (name,) in rows}
 
 
 def _relations(url: str) -> tuple[set[str], set[str]]:
@@ -53,8 +69,10 @@ def test_upgrade_to_head_then_downgrade_to_base_leaves_nothing(
     upgrade_to_head(url)
     upgrade_to_head(url)  # a second run is a no-op
     tables, views = _relations(url)
-    assert tables == {*ALL_TABLES, "alembic_version"}
+    assert tables == {*ALL_TABLES, *QUEUE_TABLES, "alembic_version"}
     assert views == VIEWS
+    routines = _queue_routines_and_types(url)
+    assert {"procrastinate_job_status", "procrastinate_defer_jobs_v1"} <= routines
     newest = sorted(p.name for p in (REPO / "migrations" / "versions").glob("[0-9]*.py"))[-1]
     assert current_revision(url) == head_revision() == newest.split("_", 1)[0]
 
@@ -62,6 +80,7 @@ def test_upgrade_to_head_then_downgrade_to_base_leaves_nothing(
     tables, views = _relations(url)
     # Only Alembic's own (now empty) bookkeeping table is left.
     assert (tables, views) == ({"alembic_version"}, set())
+    assert _queue_routines_and_types(url) == set()  # procrastinate's functions and types too
     assert current_revision(url) is None
 
 
@@ -69,7 +88,9 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(database_url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            )
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

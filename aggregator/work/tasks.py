@@ -1,0 +1,167 @@
+"""The queue's tasks: thin wrappers over the functions `xmargin cycle` and `xmargin run` call.
+
+Each task finds the worker's `Services` (config, database, adapters; built once per worker by
+`worker.run_worker`) in its job context and calls the service function: `poll_chain`,
+`passes.start_pass` / `run_shard` (around `publish_shard`), `Deliverer.deliver_due`,
+`prune_observations`. Every task logs one line saying what it did.
+
+Retries (procrastinate #1543): no task has a retry strategy. A failed job ends `failed`, which
+frees its lock at once; the next round defers the same work again. A retry would put the job
+back to `todo`, and when a newer job with the same queueing lock is already queued that
+update violates the queueing-lock index inside the worker, leaving the job `doing` and its
+lock held: the queue for that lock wedges. Only the reaper moves a job back to `todo`, and it
+handles that collision (`reaper`).
+
+Periodic tasks (procrastinate #1495): a restarted worker skips a tick whose periodic-defer row
+is already there, and a row whose job is gone (deleted) still blocks its tick. Our two
+periodic tasks (`dispatch`, `reap`) are built so that a lost or doubled tick costs nothing:
+their cron is short (seconds), their work is idempotent (queueing locks, the shard fence),
+they carry no lock or queueing lock (so the periodic defer itself can never be refused), and
+`xmargin dispatch` from cron defers rounds without the periodic machinery at all. Workers
+never delete finished jobs (prune deletes them only after `[work] keep_finished_jobs_hours`),
+and the reaper deletes our periodic-defer rows left without a job.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from procrastinate import App, JobContext
+
+from aggregator.bootstrap import Services
+from aggregator.config import LoadedConfig
+from aggregator.polling import poll_chain, wallet_owners
+from aggregator.store.observations import prune_observations
+from aggregator.work.dispatch import dispatch_round
+from aggregator.work.fence import prune_shard_marks
+from aggregator.work.locks import (
+    DELIVER_ALERTS,
+    DISPATCH,
+    POLL,
+    PRUNE,
+    PUBLISH,
+    PUBLISH_SHARD,
+    REAP,
+)
+from aggregator.work.passes import run_shard, start_pass
+from aggregator.work.reaper import reap_stalled
+
+log = logging.getLogger("xmargin.work")
+
+SERVICES = "services"  # the job context's key for the worker's Services
+
+
+def services_of(context: JobContext) -> Services:
+    services = context.additional_context.get(SERVICES)
+    if not isinstance(services, Services):
+        raise RuntimeError("xmargin tasks run in `xmargin worker` (no services in the context)")
+    return services
+
+
+def _job_id(context: JobContext) -> int:
+    assert context.job.id is not None
+    return context.job.id
+
+
+async def poll(context: JobContext, chain: str) -> None:
+    """Poll one chain (`poll_chain`, under its advisory lock as in `run` and `cycle`)."""
+    services = services_of(context)
+    adapter = services.adapters.get(chain)
+    if adapter is None:
+        log.warning("poll %s: no such chain in %s: nothing done", chain, services.config.path)
+        return
+    log.info("poll %s: started (job %d on %s)", chain, _job_id(context), context.worker_name)
+    owners = await wallet_owners(services.database)
+    result = await poll_chain(services.database, adapter, owners.get(chain, {}))
+    log.info("%s (job %d)", result.describe(), _job_id(context))
+
+
+async def publish(context: JobContext) -> None:
+    """Start a publish pass: store its market, defer one job per shard."""
+    services = services_of(context)
+    started = await start_pass(
+        context.app, services.database, services.config, f"job:{_job_id(context)}"
+    )
+    log.info(started.describe())
+
+
+async def publish_shard(
+    context: JobContext,
+    pass_key: str,
+    index: int,
+    count: int,
+    market: dict[str, Any],
+    orphaned: list[int],
+) -> None:
+    """Write one shard of a pass, at most once per pass (`fence`)."""
+    services = services_of(context)
+    outcome = await run_shard(
+        services.database, services.config, pass_key, index, count, market, orphaned
+    )
+    log.info("%s (job %d)", outcome.describe(), _job_id(context))
+
+
+async def deliver_alerts(context: JobContext) -> None:
+    """Post the due alert events once (those that fail wait for a later round)."""
+    services = services_of(context)
+    if not services.config.alerts.webhooks:
+        return
+    from aggregator.alerts.deliver import Deliverer
+
+    deliverer = Deliverer(services.database, services.config.alerts)
+    try:
+        report = await deliverer.deliver_due()
+    finally:
+        await deliverer.aclose()
+    log.info(report.describe())
+
+
+async def prune(context: JobContext) -> None:
+    """Prune old observations (as after a publish in `run`), old shard markers and old
+    finished jobs."""
+    services = services_of(context)
+    work = services.config.work
+    async with services.database.session() as session:
+        result = await prune_observations(session, services.config.service.keep_heads_per_chain)
+        marks = await prune_shard_marks(session, timedelta(hours=work.keep_finished_jobs_hours))
+    await context.app.job_manager.delete_old_jobs(
+        nb_hours=work.keep_finished_jobs_hours,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
+    log.info("prune: %s; %d shard markers", result, marks)
+
+
+async def dispatch(context: JobContext, timestamp: int) -> None:
+    """The periodic dispatcher: defer one round (a no-op for what is still queued)."""
+    report = await dispatch_round(context.app, services_of(context).config)
+    for line in report.lines():
+        log.info(line)
+
+
+async def reap(context: JobContext, timestamp: int) -> None:
+    """The periodic reaper: retry the jobs of dead workers."""
+    report = await reap_stalled(context.app, services_of(context).config.work.stalled_seconds)
+    if report.retried or report.failed or report.errors:
+        log.info(report.describe())
+
+
+def register_tasks(app: App, config: LoadedConfig) -> None:
+    """Register the tasks on `app`, and the periodic ones at `[work]`'s crons (when set).
+
+    Locks and queueing locks are given per job when deferred (`dispatch`, `passes`).
+    """
+    app.task(name=POLL, pass_context=True)(poll)
+    app.task(name=PUBLISH, pass_context=True)(publish)
+    app.task(name=PUBLISH_SHARD, pass_context=True)(publish_shard)
+    app.task(name=DELIVER_ALERTS, pass_context=True)(deliver_alerts)
+    app.task(name=PRUNE, pass_context=True)(prune)
+    dispatcher = app.task(name=DISPATCH, pass_context=True)(dispatch)
+    reaper = app.task(name=REAP, pass_context=True)(reap)
+    if config.work.dispatch_cron:
+        app.periodic(cron=config.work.dispatch_cron, periodic_id="round")(dispatcher)
+    if config.work.reap_cron:
+        app.periodic(cron=config.work.reap_cron, periodic_id="stalled")(reaper)
