@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from aggregator.api.schema_base import Model as _Model
-from aggregator.api.schema_base import dec as _dec
-from aggregator.api.schema_base import opt_dec as _opt_dec
-from aggregator.api.venue_schemas import Binding, VenueView
+from aggregator.api.schemas.base import Model as _Model
+from aggregator.api.schemas.base import dec as _dec
+from aggregator.api.schemas.base import opt_dec as _opt_dec
+from aggregator.api.schemas.venues import Binding, VenueView
 from aggregator.risk.whatif import Action
 
 Reason = Literal["no_debt", "no_exposure", "price_invalid", "stale", "unreachable"]

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from aggregator.api.schema_base import Model as _Model
-from aggregator.api.schema_base import dec as _dec
-from aggregator.api.schema_base import opt_dec as _opt_dec
+from aggregator.api.schemas.base import Model as _Model
+from aggregator.api.schemas.base import dec as _dec
+from aggregator.api.schemas.base import opt_dec as _opt_dec
 
 VenueReason = Literal["no_debt", "unreachable", "parameters_unusable"]
 
