@@ -53,6 +53,7 @@ bench: install system-tools
 	$(BIN)/python bench/valuation.py
 	$(BIN)/python bench/publish.py --sizes 10000,30000
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/scale/queue_ceiling.py
 
 clean:
 	rm -rf $(VENV) node_modules .xmargin
