@@ -18,6 +18,7 @@ from typing import Any
 from aggregator.addresses import caip10
 from aggregator.config import LoadedConfig
 from aggregator.publish.market import ChainRead
+from aggregator.publish.render import iso_text
 from aggregator.risk.output import decimal_text
 from aggregator.store.venue_reads import StoredVenue
 from aggregator.valuation.model import PRECISION
@@ -38,9 +39,7 @@ def read_points(reads: Mapping[str, ChainRead]) -> dict[str, ReadPoint]:
     """Chain key → where a pass read it."""
     return {
         key: ReadPoint(
-            read.height,
-            read.block_hash,
-            datetime.fromtimestamp(read.timestamp, UTC).isoformat().replace("+00:00", "Z"),
+            read.height, read.block_hash, iso_text(datetime.fromtimestamp(read.timestamp, UTC))
         )
         for key, read in reads.items()
     }

@@ -20,7 +20,6 @@ from typing import Protocol
 
 from chains.base import VenueAccount, VenueAsset
 
-_ZERO = Decimal(0)
 _ONE = Decimal(1)
 
 
@@ -125,11 +124,3 @@ def price_of(asset: VenueAsset, prices: Mapping[str, Decimal], where: str) -> De
     if price < 0:
         raise VenueParameterError(f"{where}: negative price for {asset.asset}")
     return price
-
-
-def ratio_or_none(numerator: Decimal, denominator: Decimal) -> Decimal | None:
-    return numerator / denominator if denominator > 0 else None
-
-
-ZERO = _ZERO
-ONE = _ONE
