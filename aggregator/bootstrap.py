@@ -26,6 +26,7 @@ from aggregator.store.database import (
 )
 from aggregator.store.migrate import current_revision, head_revision, upgrade_to_head
 from aggregator.store.observations import prune_observations
+from aggregator.store.partitions import Retention
 from aggregator.store.reference import sync_reference_data
 from aggregator.store.refs import AssetRef, ChainRef, DeploymentRef, PriceSourceRef
 from chains.base import ChainAdapter
@@ -148,7 +149,10 @@ async def cycle_once(services: Services) -> CycleReport:
     polls = await poll_chains(services.database, services.adapters)
     report = await publish(services.database, services.config)
     async with services.database.session() as session:
-        await prune_observations(session, services.config.service.keep_heads_per_chain)
+        service = services.config.service
+        await prune_observations(
+            session, service.keep_heads_per_chain, retention=Retention.of(service)
+        )
     alerts = None
     if services.config.alerts.webhooks:
         from aggregator.alerts.deliver import Deliverer

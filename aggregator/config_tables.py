@@ -75,6 +75,11 @@ class ServiceSettings(_Strict):
     # A status unchanged for this long is rewritten anyway (fresh as_of and read points; the
     # heads it was valued from can then be pruned). 0: only when something changed.
     status_refresh_seconds: Annotated[int, Field(ge=0)] = 3600
+    # Retention by whole time partitions (`aggregator.store.partitions`, run with pruning):
+    # a day of observation lines goes this long after it ended (never one a latest status
+    # or a chain's newest head still uses); a month of status history likewise.
+    observation_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    history_retention_days: Annotated[int, Field(ge=1, le=36500)] = 90
 
 
 def _cron_or_empty(value: str) -> str:
@@ -101,6 +106,19 @@ class WorkSettings(_Strict):
     stalled_seconds: Annotated[float, Field(gt=0)] = 60.0
     # Finished jobs (and shard markers) are deleted by the prune task after this long.
     keep_finished_jobs_hours: Annotated[int, Field(ge=1)] = 24
+    # What a round polls (`work.dispatch`): "chain", one `poll` per chain; "shards", one
+    # `poll_shard` per (chain, shard of [service] publish_shards) with wallets; "activity",
+    # EVM chains only what their head follower saw touched (plus the sweeper), Solana chains
+    # with `ws_url` only what their watcher saw, every other chain by shard as "shards".
+    round_polls: Literal["chain", "shards", "activity"] = "chain"
+    # "activity": the sweeper polls every shard of a chain at least this often, catching what
+    # no log or notification shows (native coin, rebasing tokens, interest accrual).
+    sweep_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    # The EVM head follower: blocks per eth_getLogs request at most (halved while a provider
+    # refuses the range), and blocks re-read below the cursor on every run (0: follow only at
+    # the chain's `finality` read point, which a reorg does not reach).
+    follow_max_blocks: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    follow_overlap_blocks: Annotated[int, Field(ge=0, le=1000)] = 0
 
     @model_validator(mode="after")
     def _stalled_after_heartbeats(self) -> WorkSettings:
@@ -301,6 +319,7 @@ class ChainConfig(_Strict):
     kamino: KaminoConfig | None = None
     marginfi: MarginfiConfig | None = None
     native_balances: bool = True  # Solana: also read each wallet's SOL
+    ws_url: str | None = None  # Solana: RPC PubSub websocket for account-change notifications
     # Hyperliquid: weight budget per info URL, perp coin -> asset, account modes read
     weight_per_minute: Annotated[int, Field(gt=0)] = 1200
     perp_coins: dict[str, str] = {}
@@ -313,6 +332,13 @@ class ChainConfig(_Strict):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return urls
+
+    @field_validator("ws_url")
+    @classmethod
+    def _url_is_websocket(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"{url!r} is not a ws(s) URL")
+        return url
 
     @field_validator("finality")
     @classmethod
@@ -339,6 +365,8 @@ class ChainConfig(_Strict):
                 raise ValueError('a hyperliquid chain needs finality = "latest"')
         elif self.perp_coins:
             raise ValueError("perp_coins are for hyperliquid chains")
+        if self.family != "solana" and self.ws_url is not None:
+            raise ValueError("ws_url is for solana chains")
         return self
 
     @property

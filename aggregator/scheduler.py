@@ -27,6 +27,7 @@ from aggregator.ops.signals import stop_event
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.publish import publish
 from aggregator.store.observations import prune_observations
+from aggregator.store.partitions import Retention
 
 log = logging.getLogger("xmargin.scheduler")
 
@@ -77,7 +78,10 @@ async def _publish_job(services: Services, metrics: DaemonMetrics) -> None:
     log.info(report.describe())
     await after_publish(services.database, metrics)
     async with services.database.session() as session:
-        await prune_observations(session, services.config.service.keep_heads_per_chain)
+        service = services.config.service
+        await prune_observations(
+            session, service.keep_heads_per_chain, retention=Retention.of(service)
+        )
 
 
 async def _deliver_job(deliverer: Deliverer) -> None:

@@ -194,8 +194,10 @@ def set_prices(conn: psycopg.Connection, eth: Decimal, publish_time: datetime) -
 
 
 _BYTES = """
-    SELECT pg_total_relation_size('margin_status') + pg_total_relation_size('margin_status_history')
-         + pg_total_relation_size('valuation_markets')
+    SELECT pg_total_relation_size('margin_status') + pg_total_relation_size('valuation_markets')
+         + coalesce((SELECT sum(pg_total_relation_size(relid))  -- partitioned (0010)
+                     FROM pg_partition_tree('margin_status_history')),
+                    pg_total_relation_size('margin_status_history'))
 """
 
 

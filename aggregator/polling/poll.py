@@ -25,6 +25,8 @@ from aggregator.polling.reorg import HeadVerdict, judge_read_point
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
 from aggregator.store.observations import (
+    PollFenced,
+    ShardKey,
     latest_observations,
     recent_heads,
     record_poll_failure,
@@ -57,15 +59,23 @@ class ChainPollResult:
     orphaned_heads: int = 0  # stored heads this poll (and its re-poll) found replaced
     refused: bool = False  # the endpoint's head was lower than the stored one
     endpoint: str | None = None
+    shard: ShardKey | None = None  # a (chain, shard) poll (`polling.shards`)
+    fenced: bool = False  # the shard's cursor fence refused it: nothing written
+
+    @property
+    def name(self) -> str:
+        return self.chain if self.shard is None else f"{self.chain} shard {self.shard}"
 
     def describe(self) -> str:
         if self.skipped:
-            return f"poll {self.chain}: skipped (another process is polling it)"
+            return f"poll {self.name}: skipped (another process is polling it)"
+        if self.fenced:
+            return f"poll {self.name}: fenced: {self.error}"
         if not self.ok:
-            return f"poll {self.chain}: FAILED after {self.duration_ms} ms: {self.error}"
+            return f"poll {self.name}: FAILED after {self.duration_ms} ms: {self.error}"
         reorg = f", {self.orphaned_heads} heads orphaned (re-polled)" if self.orphaned_heads else ""
         return (
-            f"poll {self.chain}: block {self.height}, {self.wallets} wallets, "
+            f"poll {self.name}: block {self.height}, {self.wallets} wallets, "
             f"{self.request_count} requests, {self.issues} issues, {self.duration_ms} ms{reorg}"
         )
 
@@ -90,9 +100,14 @@ async def poll_chain(
 
 
 async def _poll_once(
-    database: Database, adapter: ChainAdapter, wallet_owner: Mapping[str, int]
+    database: Database,
+    adapter: ChainAdapter,
+    wallet_owner: Mapping[str, int],
+    shard: ShardKey | None = None,
 ) -> ChainPollResult:
-    """Read one snapshot and store it (orphaning replaced heads), or record why not.
+    """Read one snapshot and store it (orphaning replaced heads), or record why not. A shard
+    poll (`shard`) stores behind its cursor fence (`record_snapshot`); a fenced one writes
+    nothing and says so.
 
     May raise: DatabaseUnavailable.
     """
@@ -112,8 +127,10 @@ async def _poll_once(
             snapshot = await adapter.snapshot(wallets)
     except AdapterError as exc:
         duration_ms = round((time.perf_counter() - t0) * 1000)
-        await record_poll_failure(database, chain, started_at, duration_ms, str(exc))
-        return ChainPollResult(chain=chain, ok=False, duration_ms=duration_ms, error=str(exc))
+        await record_poll_failure(database, chain, started_at, duration_ms, str(exc), shard=shard)
+        return ChainPollResult(
+            chain=chain, ok=False, duration_ms=duration_ms, error=str(exc), shard=shard
+        )
     verdict = (
         judge_read_point(
             stored,
@@ -137,6 +154,7 @@ async def _poll_once(
             error,
             snapshot.endpoint,
             request_count=snapshot.request_count,
+            shard=shard,
         )
         return ChainPollResult(
             chain=chain,
@@ -146,6 +164,7 @@ async def _poll_once(
             error=error,
             refused=True,
             endpoint=snapshot.endpoint,
+            shard=shard,
         )
     for orphaning in verdict.orphanings:
         log.warning(
@@ -154,10 +173,32 @@ async def _poll_once(
             orphaning.height,
             orphaning.reason,
         )
-    await record_snapshot(
-        database, snapshot, wallet_owner, started_at, duration_ms, verdict.orphanings
-    )
-    return _stored(snapshot, len(wallet_owner), duration_ms, len(verdict.orphanings))
+    try:
+        await record_snapshot(
+            database,
+            snapshot,
+            wallet_owner,
+            started_at,
+            duration_ms,
+            verdict.orphanings,
+            shard=shard,
+        )
+    except PollFenced as fenced:
+        log.info("poll %s: %s", chain, fenced)
+        return ChainPollResult(
+            chain=chain,
+            ok=True,
+            height=snapshot.read_point.height,
+            duration_ms=duration_ms,
+            request_count=snapshot.request_count,
+            wallets=len(wallet_owner),
+            error=str(fenced),
+            endpoint=snapshot.endpoint,
+            shard=shard,
+            fenced=True,
+        )
+    result = _stored(snapshot, len(wallet_owner), duration_ms, len(verdict.orphanings))
+    return replace(result, shard=shard)
 
 
 async def _restore_last_reads(database: Database, adapter: KeepsLastReads, chain: str) -> None:

@@ -131,7 +131,7 @@ async def read_shard(
     """The users of shard `index` of `count` (`user_id % count = index`) with a wallet, and
     their lines and venue accounts at the market's heads."""
     wallet_rows = await wallets_of_shard(session, index, count)
-    heads = [read.head_id for read in market.reads.values()]
+    heads = [read.head_id for read in market.for_shard(index, count).reads.values()]
     users = sorted({row.user_id for row in wallet_rows})
     held = await lines_at_heads(session, heads, user_ids=users) if users else []
     venues = await venues_at_heads(session, heads, user_ids=users) if users else []

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from aggregator.config import LoadedConfig
 from aggregator.publish.inputs import ShardInputs, read_market, read_shard
-from aggregator.publish.market import PassMarket
+from aggregator.publish.market import PassMarket, shard_market
 from aggregator.publish.render import (
     headline_document,
     iso_text,
@@ -172,6 +172,7 @@ async def publish_shard(
             if not await take_shard(session, index, count):
                 return ShardReport(index, 0, 0, 0, skipped=True)
             await tune_shard_session(session)
+            market, market_id = await shard_market(session, market, market_id, index, count)
             shard = await read_shard(session, market, index, count)
             read_done = time.perf_counter()
             records, unvalued = value_shard(config, market, market_id, shard)

@@ -147,6 +147,10 @@ class PriceSource(Base):
 # --- observations ------------------------------------------------------------------------------
 
 
+_SHARD_PAIR = "(shard_index IS NULL) = (shard_count IS NULL)"
+_SHARD_RANGE = "shard_index IS NULL OR (shard_index >= 0 AND shard_index < shard_count)"
+
+
 class PollRun(Base):
     """Every poll of a chain, good or failed."""
 
@@ -165,9 +169,15 @@ class PollRun(Base):
     issues: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     # Stored heads this poll found replaced by a reorg and marked orphaned.
     orphaned_heads: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # A shard poll (`polling.shards`): the users with user_id % shard_count = shard_index.
+    # NULL: a whole-chain poll.
+    shard_index: Mapped[int | None] = mapped_column(Integer)
+    shard_count: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint("ok OR error IS NOT NULL", name="failure_has_error"),
+        CheckConstraint(_SHARD_PAIR, name="shard_pair"),
+        CheckConstraint(_SHARD_RANGE, name="shard_in_range"),
         CheckConstraint("orphaned_heads >= 0", name="orphaned_heads_not_negative"),
         CheckConstraint("duration_ms >= 0", name="duration_not_negative"),
         Index("ix_poll_runs_chain_id", "chain", text("id DESC")),
@@ -202,12 +212,17 @@ class ChainHead(Base):
     parent_hash: Mapped[str | None]
     orphaned_at: Mapped[datetime | None]
     orphan_reason: Mapped[str | None]
+    # The shard of users this head's lines cover (as its poll run's); NULL: every wallet.
+    shard_index: Mapped[int | None] = mapped_column(Integer)
+    shard_count: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(_in("finality", FINALITIES), name="finality_known"),
         CheckConstraint(
             "(orphaned_at IS NULL) = (orphan_reason IS NULL)", name="orphan_has_reason"
         ),
+        CheckConstraint(_SHARD_PAIR, name="shard_pair"),
+        CheckConstraint(_SHARD_RANGE, name="shard_in_range"),
         # "Latest head per chain" is an index-only walk of this.
         Index("ix_chain_heads_chain_id", "chain", text("id DESC")),
         # "Latest head that is not orphaned": the one publish reads.
@@ -217,7 +232,61 @@ class ChainHead(Base):
             text("id DESC"),
             postgresql_where=text("orphaned_at IS NULL"),
         ),
+        # "Latest live head of each (chain, shard)": what a publish shard reads.
+        Index(
+            "ix_chain_heads_shard_live",
+            "chain",
+            "shard_count",
+            "shard_index",
+            text("id DESC"),
+            postgresql_where=text("orphaned_at IS NULL"),
+        ),
     )
+
+
+class PollShardCursor(Base):
+    """The fence of a (chain, shard) poll: the height it last stored. A shard poll advances it
+    with a conditional update (`height < :new`) in the transaction that writes its lines, so a
+    duplicate or late run of the same shard at the same or an older height writes nothing."""
+
+    __tablename__ = "poll_shard_cursors"
+
+    chain: Mapped[str] = mapped_column(primary_key=True)
+    shard_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard_count: Mapped[int] = mapped_column(Integer, primary_key=True)
+    height: Mapped[int]
+    head_id: Mapped[int | None] = mapped_column(ForeignKey("chain_heads.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("shard_index >= 0 AND shard_index < shard_count", name="shard_in_range"),
+    )
+
+
+class FollowCursor(Base):
+    """The last block an EVM chain's head follower has read the logs of
+    (`aggregator.work.follow`): the next run starts after it, so a gap back-fills."""
+
+    __tablename__ = "follow_cursors"
+
+    chain: Mapped[str] = mapped_column(primary_key=True)
+    last_block: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (CheckConstraint("last_block >= 0", name="last_block_known"),)
+
+
+class PollSweep(Base):
+    """When the sweeper last deferred a poll of every shard of a chain (`work.sweep`)."""
+
+    __tablename__ = "poll_sweeps"
+
+    chain: Mapped[str] = mapped_column(primary_key=True)
+    swept_at: Mapped[datetime]
+
+
+_BY_HEAD = {"postgresql_partition_by": "RANGE (chain_head_id)"}
+"""The line tables' partitioning (`aggregator.store.partitions`): by day of head."""
 
 
 class _HeldAtHead:
@@ -228,7 +297,10 @@ class _HeldAtHead:
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
-    chain_head_id: Mapped[int] = mapped_column(ForeignKey("chain_heads.id", ondelete="CASCADE"))
+    # In the key: the tables are partitioned by it (one partition per day of heads, 0010).
+    chain_head_id: Mapped[int] = mapped_column(
+        ForeignKey("chain_heads.id", ondelete="CASCADE"), primary_key=True
+    )
     chain: Mapped[str]
     account: Mapped[str]
     asset: Mapped[str]
@@ -249,6 +321,7 @@ class Balance(_HeldAtHead, Base):
         CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
         # A publish shard reads its users' lines at the pass's heads.
         Index("ix_balances_chain_head_id_user_id", "chain_head_id", "user_id"),
+        _BY_HEAD,
     )
 
 
@@ -266,6 +339,7 @@ class Position(_HeldAtHead, Base):
         CheckConstraint(_in("kind", POSITION_KINDS), name="kind_known"),
         CheckConstraint("decimals BETWEEN 0 AND 255", name="decimals_range"),
         Index("ix_positions_chain_head_id_user_id", "chain_head_id", "user_id"),
+        _BY_HEAD,
     )
 
 
@@ -281,7 +355,9 @@ class VenueRead(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
-    chain_head_id: Mapped[int] = mapped_column(ForeignKey("chain_heads.id", ondelete="CASCADE"))
+    chain_head_id: Mapped[int] = mapped_column(
+        ForeignKey("chain_heads.id", ondelete="CASCADE"), primary_key=True
+    )
     chain: Mapped[str]
     account: Mapped[str]
     venue: Mapped[str]
@@ -290,7 +366,10 @@ class VenueRead(Base):
     document: Mapped[dict[str, Any]]
     problem: Mapped[str | None]
 
-    __table_args__ = (Index("ix_venue_reads_chain_head_id_user_id", "chain_head_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_venue_reads_chain_head_id_user_id", "chain_head_id", "user_id"),
+        _BY_HEAD,
+    )
 
 
 class Price(Base):
@@ -388,12 +467,14 @@ class MarginStatusHistory(_StatusColumns, Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
-    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # In the key: the table is partitioned by it (one partition per month, 0010).
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now(), primary_key=True)
 
-    # The primary key (user_id, id) also serves "latest history rows of a user".
+    # The primary key (user_id, id, recorded_at) also serves "latest history rows of a user".
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="status_known"),
         Index("ix_margin_status_history_user_id_seq", "user_id", "seq"),
+        {"postgresql_partition_by": "RANGE (recorded_at)"},
     )
 
 

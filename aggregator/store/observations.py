@@ -7,18 +7,19 @@ never read again: `latest_observations` picks each chain's newest head that is n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
 from aggregator.store.database import Database, driver_connection
 from aggregator.store.markets import heads_in_use, prune_markets
+from aggregator.store.partitions import Retention, Rotation, rotate
 from aggregator.store.venue_reads import venue_rows
 from chains.base import (
     Address,
@@ -65,7 +66,14 @@ class ChainObservations:
     prices: tuple[PriceObservation, ...]
     last_failure_at: datetime | None = None  # latest failed poll after this head
     last_failure_error: str | None = None
-    failures_since: int = 0  # failed polls after this head
+    failures_since: int = 0  # failed polls after this head (of the same chain and shard)
+    # A shard poll's head (`polling.shards`): its lines cover user_id % shard_count =
+    # shard_index only. None: a whole-chain poll's head.
+    shard_index: int | None = None
+    shard_count: int | None = None
+    # On a chain's entry: the newest live head of each (chain, shard) poll, whatever newer
+    # or older than this one (a publish shard picks between them: `PassMarket.for_shard`).
+    shards: tuple[ChainObservations, ...] = ()
 
     @property
     def superseded_by_failure(self) -> bool:
@@ -93,10 +101,73 @@ class Orphaning:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardKey:
+    """One shard of a chain's wallets: those of users with user_id % count = index."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: need 0 <= index < count")
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+class PollFenced(Exception):
+    """A shard poll refused by its cursor fence: this (chain, shard) already stored a head at
+    this height or a newer one (a duplicate or late run). Raised inside the poll's
+    transaction, so nothing of it is written."""
+
+    def __init__(self, chain: str, shard: ShardKey, height: int, stored: int | None) -> None:
+        self.chain, self.shard, self.height, self.stored = chain, shard, height, stored
+        super().__init__(
+            f"poll {chain} shard {shard}: block {height} refused by the fence "
+            f"(stored block {stored}): a duplicate or late run, nothing written"
+        )
+
+
+# Advance the shard's cursor to :height unless it already stands there or higher. A cursor
+# whose head a reorg orphaned (in this same transaction) lets the same height be written again.
+_ADVANCE_CURSOR = text(
+    """
+    INSERT INTO poll_shard_cursors AS c (chain, shard_index, shard_count, height, head_id)
+    VALUES (:chain, :index, :count, :height, :head)
+    ON CONFLICT (chain, shard_index, shard_count) DO UPDATE
+        SET height = excluded.height, head_id = excluded.head_id, updated_at = now()
+        WHERE c.height < excluded.height
+           OR EXISTS (SELECT 1 FROM chain_heads h
+                      WHERE h.id = c.head_id AND h.orphaned_at IS NOT NULL)
+    RETURNING c.height
+    """
+)
+
+
+async def shard_cursor(session: AsyncSession, chain: str, shard: ShardKey) -> int | None:
+    """The height the (chain, shard) poll last stored, or None."""
+    height: int | None = await session.scalar(
+        select(m.PollShardCursor.height).where(
+            m.PollShardCursor.chain == chain,
+            m.PollShardCursor.shard_index == shard.index,
+            m.PollShardCursor.shard_count == shard.count,
+        )
+    )
+    return height
+
+
+def _shard_columns(shard: ShardKey | None) -> dict[str, int | None]:
+    if shard is None:
+        return {"shard_index": None, "shard_count": None}
+    return {"shard_index": shard.index, "shard_count": shard.count}
+
+
+@dataclass(frozen=True, slots=True)
 class PruneResult:
     poll_runs: int
     heads: int
     prices: int
+    partitions: Rotation | None = None  # with a retention: what rotation did
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -149,8 +220,15 @@ async def record_snapshot(
     started_at: datetime,
     duration_ms: int,
     orphanings: Sequence[Orphaning] = (),
+    *,
+    shard: ShardKey | None = None,
 ) -> int:
     """Store one good poll in one transaction; return its poll_run id.
+
+    A shard poll (`shard`) marks its poll_run and head with the shard and, in the same
+    transaction, advances the shard's cursor fence (`poll_shard_cursors`) to the head's
+    height; when the fence refuses (that height or a newer one is already stored for the
+    shard) it raises `PollFenced` and the whole transaction (orphanings included) rolls back.
 
     Writes the poll_run (ok), the chain head, and every balance, position, price and venue
     account (`venue_reads`). Lines of
@@ -158,8 +236,9 @@ async def record_snapshot(
     with the snapshot's own issues, in the poll_run. `orphanings` mark stored heads orphaned in
     the same transaction (counted in `poll_runs.orphaned_heads`, one issue each). On any
     failure nothing is written and the previous observations stay latest.
-    May raise: ValueError (naive started_at), DatabaseUnavailable, sqlalchemy.exc.DBAPIError
-    (e.g. a negative balance or an amount beyond NUMERIC(78,0): nothing is written).
+    May raise: ValueError (naive started_at), PollFenced, DatabaseUnavailable,
+    sqlalchemy.exc.DBAPIError (e.g. a negative balance or an amount beyond NUMERIC(78,0):
+    nothing is written).
     """
     _aware(started_at, "started_at")
     finished_at = started_at + timedelta(milliseconds=duration_ms)
@@ -193,6 +272,7 @@ async def record_snapshot(
                 ok=True,
                 issues=[{"subject": i.subject, "message": i.message} for i in issues],
                 orphaned_heads=len(orphanings),
+                **_shard_columns(shard),
             )
             .returning(m.PollRun.id)
         )
@@ -207,9 +287,24 @@ async def record_snapshot(
                 block_timestamp=_unix(point.timestamp),
                 finality=point.finality,
                 observed_at=finished_at,
+                **_shard_columns(shard),
             )
             .returning(m.ChainHead.id)
         )
+        if shard is not None:
+            advanced = await session.scalar(
+                _ADVANCE_CURSOR,
+                {
+                    "chain": snapshot.chain,
+                    "index": shard.index,
+                    "count": shard.count,
+                    "height": point.height,
+                    "head": head_id,
+                },
+            )
+            if advanced is None:
+                stored = await shard_cursor(session, snapshot.chain, shard)
+                raise PollFenced(snapshot.chain, shard, point.height, stored)
         for model, rows in (
             (m.Balance, balance_rows),
             (m.Position, position_rows),
@@ -272,6 +367,7 @@ async def record_poll_failure(
     endpoint: str | None = None,
     *,
     request_count: int = 0,
+    shard: ShardKey | None = None,
 ) -> int:
     """Store a failed poll; return its poll_run id. The last good observations stay latest.
 
@@ -290,6 +386,7 @@ async def record_poll_failure(
                 request_count=request_count,
                 ok=False,
                 error=error or "unknown error",
+                **_shard_columns(shard),
             )
             .returning(m.PollRun.id)
         )
@@ -309,67 +406,110 @@ async def recent_heads(db: Database, chain: str, limit: int = 16) -> list[Stored
         return [StoredHead(*row) for row in rows]
 
 
+def _shard_of(row: m.ChainHead | m.PollRun) -> tuple[int, int] | None:
+    if row.shard_index is None or row.shard_count is None:
+        return None
+    return (row.shard_index, row.shard_count)
+
+
 async def latest_observations(
     session: AsyncSession, *, lines: bool = True
 ) -> dict[str, ChainObservations]:
     """Per chain with at least one good poll: its latest head that is not orphaned, with
     balances, positions and prices, plus the failed polls after it. Chains never read
     successfully (or whose every head was orphaned) are absent. `lines=False` leaves the
-    balances and positions out (a sharded publish reads them per shard: `lines_at_heads`)."""
-    heads = list(
+    balances and positions out (a sharded publish reads them per shard: `lines_at_heads`).
+
+    With shard polls (`polling.shards`): a chain's entry is its newest whole-chain head, or,
+    when it has none, its newest shard head (then `shard_index` says whose lines it holds);
+    `shards` lists the newest live head of every (chain, shard) poll (without lines). Prices
+    are chain-wide: every entry's are those of the chain's newest head of any kind. Failed
+    polls count against the head of the same chain and shard.
+    """
+    newest = list(
         await session.scalars(
             select(m.ChainHead)
             .where(m.ChainHead.orphaned_at.is_(None))
-            .ext(distinct_on(m.ChainHead.chain))
-            .order_by(m.ChainHead.chain, m.ChainHead.id.desc())
+            .ext(distinct_on(m.ChainHead.chain, m.ChainHead.shard_count, m.ChainHead.shard_index))
+            .order_by(
+                m.ChainHead.chain,
+                m.ChainHead.shard_count,
+                m.ChainHead.shard_index,
+                m.ChainHead.id.desc(),
+            )
         )
     )
-    if not heads:
+    if not newest:
         return {}
-    head_ids = [head.id for head in heads]
+    by_chain: dict[str, list[m.ChainHead]] = {}
+    for head in newest:
+        by_chain.setdefault(head.chain, []).append(head)
+    tops: dict[str, m.ChainHead] = {}
+    priced: dict[str, m.ChainHead] = {}
+    for chain, heads in by_chain.items():
+        whole = [h for h in heads if _shard_of(h) is None]
+        tops[chain] = whole[0] if whole else max(heads, key=lambda h: h.id)
+        priced[chain] = max(heads, key=lambda h: h.id)
+    top_ids = [head.id for head in tops.values()]
 
     balances: dict[int, list[OwnedBalance]] = {}
     positions: dict[int, list[OwnedPosition]] = {}
     if lines:
         for row in await session.scalars(
-            select(m.Balance).where(m.Balance.chain_head_id.in_(head_ids)).order_by(m.Balance.id)
+            select(m.Balance).where(m.Balance.chain_head_id.in_(top_ids)).order_by(m.Balance.id)
         ):
             balances.setdefault(row.chain_head_id, []).append(_owned_balance(row))
         for position_row in await session.scalars(
-            select(m.Position).where(m.Position.chain_head_id.in_(head_ids)).order_by(m.Position.id)
+            select(m.Position).where(m.Position.chain_head_id.in_(top_ids)).order_by(m.Position.id)
         ):
             positions.setdefault(position_row.chain_head_id, []).append(
                 _owned_position(position_row)
             )
     prices: dict[int, list[PriceObservation]] = {}
     for price_row in await session.scalars(
-        select(m.Price).where(m.Price.chain_head_id.in_(head_ids)).order_by(m.Price.id)
+        select(m.Price)
+        .where(m.Price.chain_head_id.in_([h.id for h in priced.values()]))
+        .order_by(m.Price.id)
     ):
         assert price_row.chain_head_id is not None
         prices.setdefault(price_row.chain_head_id, []).append(_price(price_row))
 
-    failures_after = or_(
-        *(and_(m.PollRun.chain == h.chain, m.PollRun.id > h.poll_run_id) for h in heads)
-    )
+    same_shard = m.PollRun.shard_index.is_not_distinct_from(
+        m.ChainHead.shard_index
+    ) & m.PollRun.shard_count.is_not_distinct_from(m.ChainHead.shard_count)
     failures = {
-        chain: (finished_at, error, count)
-        for chain, finished_at, error, count in await session.execute(
+        (chain, shard_index, shard_count): (finished_at, error, count)
+        for chain, shard_index, shard_count, finished_at, error, count in await session.execute(
             select(
                 m.PollRun.chain,
+                m.PollRun.shard_index,
+                m.PollRun.shard_count,
                 m.PollRun.finished_at,
                 m.PollRun.error,
-                func.count().over(partition_by=m.PollRun.chain),
+                func.count().over(
+                    partition_by=(m.PollRun.chain, m.PollRun.shard_count, m.PollRun.shard_index)
+                ),
             )
-            .where(~m.PollRun.ok, failures_after)
-            .ext(distinct_on(m.PollRun.chain))
-            .order_by(m.PollRun.chain, m.PollRun.id.desc())
+            .join(
+                m.ChainHead,
+                (m.ChainHead.chain == m.PollRun.chain)
+                & same_shard
+                & (m.ChainHead.id.in_([h.id for h in newest]))
+                & (m.PollRun.id > m.ChainHead.poll_run_id),
+            )
+            .where(~m.PollRun.ok)
+            .ext(distinct_on(m.PollRun.chain, m.PollRun.shard_count, m.PollRun.shard_index))
+            .order_by(
+                m.PollRun.chain, m.PollRun.shard_count, m.PollRun.shard_index, m.PollRun.id.desc()
+            )
         )
     }
 
-    result: dict[str, ChainObservations] = {}
-    for head in heads:
-        failed_at, error, count = failures.get(head.chain, (None, None, 0))
-        result[head.chain] = ChainObservations(
+    def observed(head: m.ChainHead, chain_prices: list[PriceObservation]) -> ChainObservations:
+        failed_at, error, count = failures.get(
+            (head.chain, head.shard_index, head.shard_count), (None, None, 0)
+        )
+        return ChainObservations(
             chain=head.chain,
             head_id=head.id,
             poll_run_id=head.poll_run_id,
@@ -382,11 +522,21 @@ async def latest_observations(
             observed_at=head.observed_at,
             balances=tuple(balances.get(head.id, ())),
             positions=tuple(positions.get(head.id, ())),
-            prices=tuple(prices.get(head.id, ())),
+            prices=tuple(chain_prices),
             last_failure_at=failed_at,
             last_failure_error=error,
             failures_since=count,
+            shard_index=head.shard_index,
+            shard_count=head.shard_count,
         )
+
+    result: dict[str, ChainObservations] = {}
+    for chain, top in tops.items():
+        chain_prices = prices.get(priced[chain].id, [])
+        shard_heads = tuple(
+            observed(head, chain_prices) for head in by_chain[chain] if _shard_of(head) is not None
+        )
+        result[chain] = replace(observed(top, chain_prices), shards=shard_heads)
     return result
 
 
@@ -527,16 +677,20 @@ async def price_history(
 _PRUNE_POLL_RUNS = text(
     """
     WITH ranked AS (
-        SELECT chain, poll_run_id,
-               row_number() OVER (PARTITION BY chain ORDER BY id DESC) AS newest_rank
+        SELECT chain, shard_index, shard_count, poll_run_id,
+               row_number() OVER (
+                   PARTITION BY chain, shard_count, shard_index ORDER BY id DESC
+               ) AS newest_rank
         FROM chain_heads
         WHERE orphaned_at IS NULL
     ), cutoff AS (
-        SELECT chain, poll_run_id FROM ranked WHERE newest_rank = :keep
+        SELECT chain, shard_index, shard_count, poll_run_id FROM ranked WHERE newest_rank = :keep
     )
     DELETE FROM poll_runs pr
     USING cutoff
     WHERE pr.chain = cutoff.chain AND pr.id < cutoff.poll_run_id
+      AND pr.shard_index IS NOT DISTINCT FROM cutoff.shard_index
+      AND pr.shard_count IS NOT DISTINCT FROM cutoff.shard_count
       AND NOT EXISTS (
           SELECT 1 FROM chain_heads kept
           WHERE kept.poll_run_id = pr.id AND kept.id = ANY(CAST(:in_use AS bigint[]))
@@ -550,14 +704,23 @@ async def prune_observations(
     session: AsyncSession,
     keep_heads_per_chain: int,
     price_retention: timedelta = timedelta(days=30),
+    *,
+    retention: Retention | None = None,
+    now: datetime | None = None,
 ) -> PruneResult:
     """Keep the newest `keep_heads_per_chain` heads of each chain that are not orphaned (and
-    every newer orphaned one) with their balances and positions; delete older heads and every
+    every newer orphaned one) with their balances and positions, counted apart for the
+    whole-chain polls and for each (chain, shard) poll; delete older heads and every
     poll_run (good or failed) before the oldest kept head, except the heads a latest status
     row was valued from (its document is rendered from their lines on read). Markets no status
     refers to go too. Prices outlive their head (volatility needs history) for
     `price_retention`.
-    May raise: ValueError (keep_heads_per_chain < 1).
+
+    With a `retention`, the time partitions are then rotated (`aggregator.store.partitions`:
+    expired ones dropped whole, the next ones created), last, so the parents' ACCESS
+    EXCLUSIVE locks that DDL takes are held only until the caller commits. The row deletes
+    above still run inside the live partitions (the newest heads, not the oldest days).
+    May raise: ValueError (keep_heads_per_chain < 1, naive now).
     """
     if keep_heads_per_chain < 1:
         raise ValueError("keep_heads_per_chain must be at least 1: the latest head is live data")
@@ -567,16 +730,20 @@ async def prune_observations(
         await session.execute(_PRUNE_POLL_RUNS, {"keep": keep_heads_per_chain, "in_use": in_use})
     ).all()
     await prune_markets(session)
-    cutoff = datetime.now(UTC) - price_retention
+    moment = datetime.now(UTC) if now is None else now
+    cutoff = moment - price_retention
     prices = await session.execute(
         delete(m.Price)
         .where(m.Price.chain_head_id.is_(None), m.Price.observed_at < cutoff)
         .returning(m.Price.id)
     )
+    pruned_prices = len(prices.all())
+    rotation = None if retention is None else await rotate(session, moment, retention)
     return PruneResult(
         poll_runs=len(deleted),
         heads=sum(1 for (ok,) in deleted if ok),
-        prices=len(prices.all()),
+        prices=pruned_prices,
+        partitions=rotation,
     )
 
 

@@ -1,7 +1,17 @@
 """A dispatch: one round of work deferred, as `xmargin cycle` would do it in one process.
 
-A round is one `poll` job per configured chain and one `publish` job (and `deliver_alerts`
-when webhooks are configured, and `prune`). Every job carries a queueing lock, so while a
+A round is the polls of `[work] round_polls` and one `publish` job (and `deliver_alerts`
+when webhooks are configured, and `prune`). The polls, per chain:
+
+- "chain": one `poll` job (every wallet of the chain);
+- "shards": one `poll_shard` job per shard (`user_id % [service] publish_shards`) holding a
+  wallet of the chain, so many workers read one chain at once;
+- "activity": an EVM chain gets its head follower (`follow`: refreshes of the shards whose
+  wallets its logs touched) and a Solana chain with `ws_url` is left to its watcher; both get
+  the sweeper (`sweep`: every shard once per `sweep_seconds`). Other chains as "shards".
+
+Hyperliquid chains are always polled whole (`polling.shards`: their carried-over reads are the
+chain's). Every job carries a queueing lock, so while a
 round's job waits in the queue, dispatching again defers nothing for it (`AlreadyEnqueued`
 is the expected answer, counted as "still queued"). Two dispatchers (every worker's periodic
 dispatcher, a cron `xmargin dispatch`) can therefore run at any time without doubling work.
@@ -15,19 +25,26 @@ from procrastinate import App
 from procrastinate.exceptions import AlreadyEnqueued
 
 from aggregator.config import LoadedConfig
+from aggregator.store.database import Database
 from aggregator.work.locks import (
     DELIVER_ALERTS,
     DELIVER_LOCK,
+    FOLLOW,
     POLL,
+    POLL_SHARD,
     PRUNE,
     PRUNE_LOCK,
     PUBLISH,
     PUBLISH_LOCK,
+    follow_lock,
     poll_lock,
+    poll_shard_lock,
 )
 from aggregator.work.passes import PUBLISH_PRIORITY
+from aggregator.work.sweep import shards_with_wallets, sweep_chain
 
 POLL_PRIORITY = 10
+FOLLOW_PRIORITY = 30  # a follower is cheap and its refreshes are the freshest work
 
 
 @dataclass
@@ -46,7 +63,7 @@ class DispatchReport:
 
 
 async def _defer(
-    app: App, report: DispatchReport, task: str, lock: str, priority: int, **kwargs: str
+    app: App, report: DispatchReport, task: str, lock: str, priority: int, **kwargs: str | int
 ) -> None:
     try:
         job_id = await app.configure_task(
@@ -58,14 +75,65 @@ async def _defer(
         report.deferred[lock] = job_id
 
 
-async def dispatch_round(app: App, config: LoadedConfig) -> DispatchReport:
-    """Defer one round; what was already queued is left as it is.
+def activity_covered(config: LoadedConfig, chain: str) -> bool:
+    """Whether, with `round_polls = "activity"`, something watches `chain`'s activity (the
+    EVM head follower, the Solana watcher with `ws_url`) so rounds need not poll it."""
+    settings = config.chains[chain]
+    return settings.family == "evm" or (settings.family == "solana" and settings.ws_url is not None)
 
-    May raise: procrastinate.exceptions.ConnectorException (the database is unreachable).
+
+async def _defer_shards(
+    app: App, report: DispatchReport, database: Database | None, config: LoadedConfig, chain: str
+) -> None:
+    count = config.service.publish_shards
+    shards = range(count) if database is None else await shards_with_wallets(database, chain, count)
+    for index in shards:
+        await _defer(
+            app,
+            report,
+            POLL_SHARD,
+            poll_shard_lock(chain, index, count),
+            POLL_PRIORITY,
+            chain=chain,
+            index=index,
+            count=count,
+        )
+
+
+async def _defer_polls(
+    app: App, report: DispatchReport, database: Database | None, config: LoadedConfig
+) -> None:
+    mode = config.work.round_polls
+    for chain, settings in config.chains.items():
+        if mode == "chain" or settings.family == "hyperliquid":
+            await _defer(app, report, POLL, poll_lock(chain), POLL_PRIORITY, chain=chain)
+        elif mode == "activity" and activity_covered(config, chain):
+            if settings.family == "evm":
+                await _defer(app, report, FOLLOW, follow_lock(chain), FOLLOW_PRIORITY, chain=chain)
+            if database is not None:
+                sweep = await sweep_chain(app, database, config, chain)
+                count = config.service.publish_shards
+                for index, job in sweep.deferred.items():
+                    report.deferred[poll_shard_lock(chain, index, count)] = job
+                report.still_queued.extend(
+                    poll_shard_lock(chain, index, count) for index in sweep.still_queued
+                )
+        else:
+            await _defer_shards(app, report, database, config, chain)
+
+
+async def dispatch_round(
+    app: App, config: LoadedConfig, database: Database | None = None
+) -> DispatchReport:
+    """Defer one round; what was already queued is left as it is. `database` tells the
+    shard modes which shards hold wallets (without it every shard is deferred) and lets the
+    sweeper claim its period (without it there is no sweep).
+
+    May raise: procrastinate.exceptions.ConnectorException (the database is unreachable),
+    DatabaseUnavailable.
     """
     report = DispatchReport()
-    for chain in config.chains:
-        await _defer(app, report, POLL, poll_lock(chain), POLL_PRIORITY, chain=chain)
+    await _defer_polls(app, report, database, config)
     await _defer(app, report, PUBLISH, PUBLISH_LOCK, PUBLISH_PRIORITY)
     if config.alerts.webhooks:
         await _defer(app, report, DELIVER_ALERTS, DELIVER_LOCK, 0)

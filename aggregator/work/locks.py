@@ -4,15 +4,19 @@ A job's `lock` lets one job of that name run at a time (across every worker); it
 `queueing_lock` lets one wait in the queue at a time, so deferring the same work again while it
 waits is refused (`AlreadyEnqueued`): that is what makes a dispatch idempotent. Each unit of
 work uses the same string for both, and the same string as the advisory lock the work itself
-takes in Postgres (`poll:<chain>`, `publish:<i>/<N>`), so one name means one piece of work
-everywhere.
+takes in Postgres (`poll:<chain>`, `poll:<chain>:<i>/<N>`, `follow:<chain>`, `publish:<i>/<N>`),
+so one name means one piece of work everywhere.
 """
 
 from __future__ import annotations
 
+from aggregator.polling.shards import shard_lock as shard_lock_of_poll
 from aggregator.publish.write import shard_lock
+from aggregator.store.observations import ShardKey
 
 POLL = "xmargin.poll"
+POLL_SHARD = "xmargin.poll_shard"
+FOLLOW = "xmargin.follow"
 PUBLISH = "xmargin.publish"
 PUBLISH_SHARD = "xmargin.publish_shard"
 DELIVER_ALERTS = "xmargin.deliver_alerts"
@@ -35,3 +39,13 @@ def poll_lock(chain: str) -> str:
 def publish_shard_lock(index: int, count: int) -> str:
     """One shard of a pass (the same key as its advisory lock, `publish.write.shard_lock`)."""
     return shard_lock(index, count)
+
+
+def poll_shard_lock(chain: str, index: int, count: int) -> str:
+    """One (chain, shard) poll (the same key as its advisory lock in `polling.poll_shard`)."""
+    return shard_lock_of_poll(chain, ShardKey(index, count))
+
+
+def follow_lock(chain: str) -> str:
+    """One EVM chain's head follower (`work.follow`)."""
+    return f"follow:{chain}"

@@ -2,7 +2,8 @@
 
 Each task finds the worker's `Services` (config, database, adapters; built once per worker by
 `worker.run_worker`) in its job context and calls the service function: `poll_chain`,
-`passes.start_pass` / `run_shard` (around `publish_shard`), `Deliverer.deliver_due`,
+`poll_shard` (one (chain, shard)), `follow_chain` (an EVM head follower), `passes.start_pass` /
+`run_shard` (around `publish_shard`), `Deliverer.deliver_due`,
 `prune_observations`. Every task logs one line saying what it did.
 
 Retries (procrastinate #1543): no task has a retry strategy. A failed job ends `failed`, which
@@ -33,13 +34,18 @@ from procrastinate import App, JobContext
 from aggregator.bootstrap import Services
 from aggregator.config import LoadedConfig
 from aggregator.polling import poll_chain, wallet_owners
+from aggregator.polling.shards import poll_shard as poll_shard_of
 from aggregator.store.observations import prune_observations
+from aggregator.store.partitions import Retention
 from aggregator.work.dispatch import dispatch_round
 from aggregator.work.fence import prune_shard_marks
+from aggregator.work.follow import follow_chain
 from aggregator.work.locks import (
     DELIVER_ALERTS,
     DISPATCH,
+    FOLLOW,
     POLL,
+    POLL_SHARD,
     PRUNE,
     PUBLISH,
     PUBLISH_SHARD,
@@ -76,6 +82,36 @@ async def poll(context: JobContext, chain: str) -> None:
     owners = await wallet_owners(services.database)
     result = await poll_chain(services.database, adapter, owners.get(chain, {}))
     log.info("%s (job %d)", result.describe(), _job_id(context))
+
+
+async def poll_shard(context: JobContext, chain: str, index: int, count: int) -> None:
+    """Poll one (chain, shard) (`polling.poll_shard`: under the shard's advisory lock, behind
+    its cursor fence, so a duplicate run writes nothing)."""
+    services = services_of(context)
+    adapter = services.adapters.get(chain)
+    if adapter is None:
+        log.warning("poll %s: no such chain in %s: nothing done", chain, services.config.path)
+        return
+    log.info(
+        "poll %s shard %d/%d: started (job %d on %s)",
+        chain,
+        index,
+        count,
+        _job_id(context),
+        context.worker_name,
+    )
+    result = await poll_shard_of(services.database, adapter, chain, index, count)
+    log.info("%s (job %d)", result.describe(), _job_id(context))
+
+
+async def follow(context: JobContext, chain: str) -> None:
+    """One run of an EVM chain's head follower (`work.follow`)."""
+    services = services_of(context)
+    if services.config.chains.get(chain) is None:
+        log.warning("follow %s: no such chain in %s: nothing done", chain, services.config.path)
+        return
+    report = await follow_chain(context.app, services.database, services.config, chain)
+    log.info("%s (job %d)", report.describe(), _job_id(context))
 
 
 async def publish(context: JobContext) -> None:
@@ -124,7 +160,10 @@ async def prune(context: JobContext) -> None:
     services = services_of(context)
     work = services.config.work
     async with services.database.session() as session:
-        result = await prune_observations(session, services.config.service.keep_heads_per_chain)
+        service = services.config.service
+        result = await prune_observations(
+            session, service.keep_heads_per_chain, retention=Retention.of(service)
+        )
         marks = await prune_shard_marks(session, timedelta(hours=work.keep_finished_jobs_hours))
     await context.app.job_manager.delete_old_jobs(
         nb_hours=work.keep_finished_jobs_hours,
@@ -137,7 +176,8 @@ async def prune(context: JobContext) -> None:
 
 async def dispatch(context: JobContext, timestamp: int) -> None:
     """The periodic dispatcher: defer one round (a no-op for what is still queued)."""
-    report = await dispatch_round(context.app, services_of(context).config)
+    services = services_of(context)
+    report = await dispatch_round(context.app, services.config, services.database)
     for line in report.lines():
         log.info(line)
 
@@ -155,6 +195,8 @@ def register_tasks(app: App, config: LoadedConfig) -> None:
     Locks and queueing locks are given per job when deferred (`dispatch`, `passes`).
     """
     app.task(name=POLL, pass_context=True)(poll)
+    app.task(name=POLL_SHARD, pass_context=True)(poll_shard)
+    app.task(name=FOLLOW, pass_context=True)(follow)
     app.task(name=PUBLISH, pass_context=True)(publish)
     app.task(name=PUBLISH_SHARD, pass_context=True)(publish_shard)
     app.task(name=DELIVER_ALERTS, pass_context=True)(deliver_alerts)

@@ -17,6 +17,7 @@ from aggregator.bootstrap import open_services
 from aggregator.config import LoadedConfig
 from aggregator.work.app import build_app
 from aggregator.work.dispatch import DispatchReport, dispatch_round
+from aggregator.work.solana_watch import solana_watchers
 from aggregator.work.tasks import SERVICES
 
 
@@ -31,7 +32,7 @@ async def run_worker(config: LoadedConfig, concurrency: int) -> None:
     """
     async with open_services(config) as services:
         app = build_app(services.database.url, config, max_connections=concurrency + 4)
-        async with app.open_async():
+        async with app.open_async(), solana_watchers(app, services.database, config):
             await app.run_worker_async(
                 name=worker_name(),
                 concurrency=concurrency,
@@ -52,4 +53,4 @@ async def run_dispatch(config: LoadedConfig) -> DispatchReport:
     async with open_services(config, with_adapters=False) as services:
         app = build_app(services.database.url, config, max_connections=2)
         async with app.open_async():
-            return await dispatch_round(app, config)
+            return await dispatch_round(app, config, services.database)
