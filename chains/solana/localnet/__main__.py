@@ -1,9 +1,13 @@
-"""`python -m chains.solana.localnet --port N [--seed-demo] [--slot-ms 400]`: serve until killed.
+"""`python -m chains.solana.localnet --port N [--seed-demo] [--slot-ms 400] [--ws [--ws-port M]]`:
+serve until killed.
 
-Prints one line `local solana rpc listening on URL` once ready. With `--slot-ms`, a slot is
-produced every that many milliseconds (so `finalized` keeps up) and, with `--seed-demo`, the
-demo prices are re-published every 25 slots so they never go stale (`set_demo_prices`: the Pyth
-accounts the feeds, Drift markets and MarginFi banks read, and the Kamino reserves' own price).
+Prints one line `local solana rpc listening on URL` once ready, and with `--ws` a second line
+`local solana pubsub listening on WS_URL`: Solana's RPC PubSub websocket (account and program
+subscriptions), at `--ws-port` (default: the RPC port + 1, Solana's convention). With
+`--slot-ms`, a slot is produced every that many milliseconds (so `finalized` keeps up) and,
+with `--seed-demo`, the demo prices are re-published every 25 slots so they never go stale
+(`set_demo_prices`: the Pyth accounts the feeds, Drift markets and MarginFi banks read, and the
+Kamino reserves' own price).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slot-ms", type=int, default=0, help="produce a slot every N ms")
     parser.add_argument("--finalized-lag", type=int, default=4)
     parser.add_argument("--confirmed-lag", type=int, default=1)
+    parser.add_argument("--ws", action="store_true", help="also serve the PubSub websocket")
+    parser.add_argument("--ws-port", type=int, default=None, help="its port (default: port + 1)")
     parser.add_argument(
         "--genesis-unix-time",
         type=int,
@@ -49,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         finalized_lag=args.finalized_lag,
         confirmed_lag=args.confirmed_lag,
         start=False,
+        pubsub_port=(
+            (args.ws_port if args.ws_port is not None else args.port + 1) if args.ws else None
+        ),
         genesis_unix_time=(
             # The ledger starts at slot 1000 (400 s after genesis at 400 ms a slot).
             int(time.time()) - 400 if args.genesis_unix_time is None else args.genesis_unix_time
@@ -62,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             target=_tick, args=(chain, args.slot_ms, args.seed_demo, stop), daemon=True
         ).start()
     print(f"local solana rpc listening on {chain.url}", flush=True)
+    if chain.pubsub is not None:
+        chain.pubsub.start()
+        print(f"local solana pubsub listening on {chain.ws_url}", flush=True)
     try:
         chain.serve_forever()
     except KeyboardInterrupt:

@@ -28,13 +28,15 @@ from spl.token.instructions import (
     create_idempotent_associated_token_account,
     initialize_mint2,
     mint_to,
+    transfer_checked,
 )
-from spl.token.models import InitializeMint2Params, MintToParams
+from spl.token.models import InitializeMint2Params, MintToParams, TransferCheckedParams
 
 from chains.solana.decoders import drift, kamino, marginfi, pyth
 from chains.solana.decoders.spl_token import associated_token_address, encode_token_account
 from chains.solana.localnet import layouts
 from chains.solana.localnet.ledger import Ledger
+from chains.solana.localnet.pubsub import PubSubServer
 from chains.solana.localnet.server import RpcServer
 from chains.solana.plan import perp_market_address
 from chains.solana.spec import PYTH_RECEIVER_PROGRAM, SPL_TOKEN_PROGRAM
@@ -65,6 +67,10 @@ class LocalSolana:
 
     `finalized` reads lag the processed slot by `finalized_lag` slots and `confirmed` reads by
     `confirmed_lag`: a write is visible at `finalized` after `advance_slots(finalized_lag)`.
+
+    With `pubsub_port` (0: any free port) it also serves Solana's RPC PubSub websocket at
+    `.ws_url` (`accountSubscribe`, `programSubscribe`: `localnet.pubsub`); without it,
+    `.ws_url` is None and there is no websocket, as on an endpoint that offers none.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class LocalSolana:
         finalized_lag: int = 4,
         start: bool = True,
         genesis_unix_time: int | None = None,
+        pubsub_port: int | None = None,
     ) -> None:
         self.ledger = (
             Ledger(confirmed_lag=confirmed_lag, finalized_lag=finalized_lag)
@@ -91,16 +98,27 @@ class LocalSolana:
         self.airdrop(self.payer.pubkey(), 100_000 * 10**9)  # the faucet holds 1,000,000 SOL
         self._server = RpcServer(self.ledger, host, port)
         self.url = self._server.url
+        self.pubsub = (
+            PubSubServer(self.ledger, host, pubsub_port) if pubsub_port is not None else None
+        )
+        self.ws_url = self.pubsub.url if self.pubsub is not None else None
         if start:
             self._server.start()
+            if self.pubsub is not None:
+                self.pubsub.start()
 
     # lifecycle -------------------------------------------------------------------------------
     def serve_forever(self) -> None:
-        """Serve on the calling thread (used by `python -m chains.solana.localnet`)."""
+        """Serve on the calling thread (used by `python -m chains.solana.localnet`); the
+        PubSub endpoint, if any, on its own thread."""
+        if self.pubsub is not None:
+            self.pubsub.start()
         self._server.serve_forever()
 
     def close(self) -> None:
         self._server.stop()
+        if self.pubsub is not None:
+            self.pubsub.stop()
 
     def __enter__(self) -> LocalSolana:
         return self
@@ -256,6 +274,42 @@ class LocalSolana:
                 ),
             ],
             [],
+        )
+        return destination
+
+    def transfer_tokens(
+        self, owner: Keypair, destination_owner: Pubkey | str, mint: Pubkey | str, amount: int
+    ) -> Pubkey:
+        """Move `amount` of `mint` from `owner`'s ATA to `destination_owner`'s (created if
+        needed), signed by `owner`: a real `TransferChecked` of the mint's token program.
+
+        Returns the destination ATA. May raise: LocalChainError, KeyError (unknown mint).
+        """
+        destination_key, mint_key = _key(destination_owner), _key(mint)
+        program = self.token_program_of(mint_key)
+        account = self.ledger.svm.get_account(mint_key)
+        assert account is not None  # token_program_of found it
+        decimals = bytes(account.data)[44]
+        source = associated_token_address(owner.pubkey(), mint_key, program)
+        destination = associated_token_address(destination_key, mint_key, program)
+        self._send(
+            [
+                create_idempotent_associated_token_account(
+                    self.payer.pubkey(), destination_key, mint_key, program
+                ),
+                transfer_checked(
+                    TransferCheckedParams(
+                        program_id=program,
+                        source=source,
+                        mint=mint_key,
+                        dest=destination,
+                        owner=owner.pubkey(),
+                        amount=amount,
+                        decimals=decimals,
+                    )
+                ),
+            ],
+            [owner],
         )
         return destination
 

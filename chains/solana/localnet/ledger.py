@@ -17,6 +17,7 @@ import base64
 import bisect
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from solders.account import Account
@@ -31,6 +32,11 @@ TOKEN_PROGRAMS = frozenset(
     }
 )
 COMMITMENTS = ("processed", "confirmed", "finalized")
+
+# Told, under the ledger lock, of each account write that changed the account (name, slot) and
+# of each slot advance (new processed slot): what the PubSub endpoint notifies from.
+ChangeListener = Callable[[str, int], None]
+SlotListener = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,8 @@ class Ledger:
         # Slots the finalized chain does not contain (a fork seen at `confirmed` that lost).
         self.skipped_slots: set[int] = set()
         self.genesis_hash = Hash(hashlib.sha256(b"xmargin-localnet-genesis").digest())
+        self.change_listeners: list[ChangeListener] = []
+        self.slot_listeners: list[SlotListener] = []
         self._sync_clock()
 
     # slots and time ---------------------------------------------------------------------
@@ -126,6 +134,8 @@ class Ledger:
         with self.lock:
             self._slot += count
             self._sync_clock()
+            for listener in self.slot_listeners:
+                listener(self._slot)
             return self._slot
 
     def _sync_clock(self) -> None:
@@ -142,7 +152,7 @@ class Ledger:
             for key in keys:
                 name = str(key)
                 if name not in self._histories:
-                    self._append(name, 0, self.svm.get_account(key))
+                    self._append(name, 0, self.svm.get_account(key), notify=False)
 
     def record(self, keys: list[Pubkey]) -> None:
         """Record the current LiteSVM state of `keys` as their version at the processed slot."""
@@ -157,12 +167,13 @@ class Ledger:
             self.svm.set_account(key, account)
             self._append(str(key), self._slot, account)
 
-    def _append(self, name: str, slot: int, account: Account | None) -> None:
+    def _append(self, name: str, slot: int, account: Account | None, notify: bool = True) -> None:
         history = self._histories.get(name)
         if history is None:
             history = self._histories[name] = _History()
         owner = str(account.owner) if account is not None else ""
         version = AccountVersion(slot, account, owner, render_account(account))
+        changed = not history.versions or history.versions[-1].ui_json != version.ui_json
         if history.slots and history.slots[-1] == slot:
             history.versions[-1] = version
         else:
@@ -173,6 +184,9 @@ class Ledger:
         if account is not None and owner in TOKEN_PROGRAMS and len(account.data) >= 165:
             holder = str(Pubkey.from_bytes(bytes(account.data[32:64])))
             self._token_accounts_by_owner.setdefault(holder, set()).add(name)
+        if notify and changed:
+            for listener in self.change_listeners:
+                listener(name, slot)
 
     # reads ---------------------------------------------------------------------------------
     def version_at(self, name: str, slot: int) -> AccountVersion:
