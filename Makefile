@@ -54,6 +54,8 @@ bench: install system-tools
 	$(BIN)/python bench/publish.py --sizes 10000,30000
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/scale/queue_ceiling.py
+	$(BIN)/python bench/scale/wallet_scaling.py --sizes 10000,100000
+	$(BIN)/python bench/scale/kill_mid_shard.py --kills 4 --users 4000
 
 clean:
 	rm -rf $(VENV) node_modules .xmargin
