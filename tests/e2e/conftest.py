@@ -157,3 +157,20 @@ def xmargin(database_url: str, db: Database, tmp_path: Path) -> Cli:
         return Result(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+QUEUE_WALLETS = {f"user{i}": f"0x000000000000000000000000000000000000D00{i}" for i in range(1, 5)}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def queue_node() -> AsyncIterator[str]:
+    """A fresh anvil with the demo world, each of `QUEUE_WALLETS` holding 10 USDC (the work
+    queue's tests)."""
+    from chains.evm.devnet import mine, seed_wallet
+
+    async with AnvilNode(chain_id=31337) as anvil:
+        deployment = await deploy_demo_world(anvil.url)
+        for wallet in QUEUE_WALLETS.values():
+            await seed_wallet(anvil.url, deployment, wallet, tokens={"USDC": 10**7})
+        await mine(anvil.url, 3)
+        yield anvil.url

@@ -12,33 +12,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
 from aggregator.store.database import Database
 from aggregator.store.users import add_user, link_wallet
 from aggregator.work.locks import POLL_SHARD
-from chains.evm.devnet import AnvilNode, deploy_demo_world, mine, seed_wallet
+from chains.evm.devnet import mine
 from tests.e2e.conftest import write_config
 from tests.e2e.fault_processes import Running, spawn
 from tests.e2e.test_work_queue import WALLETS, WORK, _dispatch, _query, _until_idle
 from tests.fault_rpc_proxy import RpcProxy
 
 SHARDS = 4
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def node() -> AsyncIterator[str]:
-    async with AnvilNode(chain_id=31337) as anvil:
-        deployment = await deploy_demo_world(anvil.url)
-        for wallet in WALLETS.values():
-            await seed_wallet(anvil.url, deployment, wallet, tokens={"USDC": 10**7})
-        await mine(anvil.url, 3)
-        yield anvil.url
 
 
 async def _polls_per_shard(db: Database) -> tuple[dict[int, int], dict[int, int]]:
@@ -64,7 +52,7 @@ async def _polls_per_shard(db: Database) -> tuple[dict[int, int], dict[int, int]
 async def test_two_workers_poll_every_shard_once_and_redo_a_killed_workers_shard_once(
     db: Database,
     database_url: str,
-    node: str,
+    queue_node: str,
     tmp_path: Path,
 ) -> None:
     _query(
@@ -72,7 +60,7 @@ async def test_two_workers_poll_every_shard_once_and_redo_a_killed_workers_shard
         "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
         "procrastinate_workers RESTART IDENTITY CASCADE",
     )
-    proxy = await RpcProxy(node).start()
+    proxy = await RpcProxy(queue_node).start()
     held = asyncio.Event()
     path = write_config(tmp_path, {"a": [proxy.url]}, service={"publish_shards": SHARDS})
     work = WORK + 'round_polls = "shards"\n'
@@ -101,7 +89,7 @@ async def test_two_workers_poll_every_shard_once_and_redo_a_killed_workers_shard
         assert runs == dict.fromkeys(shards, 1)
 
         # The next round, at a new block; its first request to the node is held.
-        await mine(node, 1)
+        await mine(queue_node, 1)
         proxy.on_request = held.wait
         await _dispatch(path, database_url, tmp_path)
         deadline = time.monotonic() + 20

@@ -12,23 +12,20 @@ import asyncio
 import re
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
 from aggregator.store.database import Database, libpq_url
 from aggregator.store.users import add_user, link_wallet
 from aggregator.work.locks import POLL, PUBLISH_SHARD, REAP
-from chains.evm.devnet import AnvilNode, deploy_demo_world, mine, seed_wallet
-from tests.e2e.conftest import write_config
+from tests.e2e.conftest import QUEUE_WALLETS, write_config
 from tests.e2e.fault_processes import Running, spawn
 from tests.fault_rpc_proxy import RpcProxy
 
-WALLETS = {f"user{i}": f"0x000000000000000000000000000000000000D00{i}" for i in range(1, 5)}
+WALLETS = QUEUE_WALLETS
 SHARDS = 4
 WORK = """
 [work]
@@ -37,16 +34,6 @@ reap_cron = "* * * * * *"
 heartbeat_seconds = 0.5
 stalled_seconds = 2
 """
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def node() -> AsyncIterator[str]:
-    async with AnvilNode(chain_id=31337) as anvil:
-        deployment = await deploy_demo_world(anvil.url)
-        for wallet in WALLETS.values():
-            await seed_wallet(anvil.url, deployment, wallet, tokens={"USDC": 10**7})
-        await mine(anvil.url, 3)
-        yield anvil.url
 
 
 def _query(database_url: str, sql: str) -> list[tuple[object, ...]]:
@@ -75,14 +62,14 @@ async def _dispatch(path: Path, database_url: str, cwd: Path) -> str:
 
 
 async def test_workers_do_each_round_once_and_reap_a_killed_workers_job(
-    db: Database, database_url: str, node: str, tmp_path: Path
+    db: Database, database_url: str, queue_node: str, tmp_path: Path
 ) -> None:
     _query(
         database_url,
         "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
         "procrastinate_workers RESTART IDENTITY CASCADE",
     )
-    proxy = await RpcProxy(node).start()
+    proxy = await RpcProxy(queue_node).start()
     held = asyncio.Event()
     path = write_config(tmp_path, {"a": [proxy.url]}, service={"publish_shards": SHARDS})
     path.write_text(path.read_text().replace("timeout_seconds = 2", "timeout_seconds = 20") + WORK)
