@@ -178,10 +178,15 @@ async def publish_shard(
             records, unvalued = value_shard(config, market, market_id, shard)
             valued = time.perf_counter()
             counts = await write_shard(session, config, records, orphaned_heads)
+        users = len(records)
+        # Freed here by reference counting: with the collector back on, the first collection
+        # would otherwise walk the shard's whole object graph once more (measured: ~5% of a
+        # shard's time).
+        del shard, records
     finished = time.perf_counter()
     return ShardReport(
         index,
-        users=len(records),
+        users=users,
         written=counts.written,
         changed=counts.changed,
         unvalued=tuple(unvalued[uid] for uid in sorted(unvalued)),

@@ -29,8 +29,12 @@ async def take_shard(session: AsyncSession, index: int, count: int) -> bool:
 
 async def tune_shard_session(session: AsyncSession) -> None:
     """Settings for the shard's transaction only: its sort of the shard's lines fits in
-    memory (measured: the default 4 MB spills a 100,000-user pass's shards to disk)."""
-    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    memory (measured: the default 4 MB spills a 100,000-user pass's shards to disk), and no
+    parallel workers for its queries (the pass already runs one shard per core; helpers
+    would only compete with the other shards for the same cores)."""
+    await session.execute(
+        text("SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0")
+    )
 
 
 async def write_shard(

@@ -295,10 +295,18 @@ _UPSERT_FROM_STAGE = f"""
     changed_at = CASE WHEN EXCLUDED.changed_at = '-infinity' THEN margin_status.changed_at
                       ELSE EXCLUDED.changed_at END
 """
-_HISTORY_FROM_STAGE = f"""
+# History rows are copies of the latest rows just written (the same transaction's own rows):
+# the documents are parsed once, on the way in.
+_HISTORY_FROM_LATEST = text(
+    f"""
     INSERT INTO margin_status_history ({_COLUMN_LIST})
-    SELECT {_COLUMN_LIST} FROM publish_stage WHERE material ORDER BY user_id
-"""
+    SELECT {_COLUMN_LIST} FROM margin_status
+    WHERE user_id = ANY(:user_ids) ORDER BY user_id
+    """
+).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
+_NOT_CHANGED_YET = text(
+    "UPDATE margin_status SET changed_at = '-infinity' WHERE user_id = ANY(:user_ids)"
+).bindparams(bindparam("user_ids", type_=ARRAY(BIGINT)))
 
 
 def _copy_text(value: str) -> str:
@@ -373,6 +381,24 @@ async def _stage(
             await copy.write(body)
 
 
+async def _insert_new(
+    session: AsyncSession, statuses: Sequence[StatusRecord], material: set[int]
+) -> None:
+    """COPY first statuses straight into `margin_status` (seq 1): only for users no other
+    transaction can be writing (the caller's lock covers them), since COPY has no ON CONFLICT.
+    `updated_at` and `changed_at` take their default, the transaction's `now()`; a first
+    status that is not a material change (its user has history rows) gets `-infinity`, as
+    the upsert gives it."""
+    body = b"\n".join(_stage_line(r, 1, False).rpartition(b"\t")[0] for r in statuses)
+    driver = await driver_connection(session)
+    async with driver.cursor() as cursor:
+        async with cursor.copy(f"COPY margin_status ({_COLUMN_LIST}) FROM STDIN") as copy:
+            await copy.write(body)
+    quiet = [r.user_id for r in statuses if r.user_id not in material]
+    if quiet:
+        await session.execute(_NOT_CHANGED_YET, {"user_ids": quiet})
+
+
 async def publish_statuses(
     session: AsyncSession,
     statuses: Sequence[StatusRecord],
@@ -405,7 +431,8 @@ async def write_statuses(
     unchanged row stays. The stored rows are read `FOR UPDATE` so a concurrent publisher
     cannot interleave between compare and write; `row_locks=False` when the caller's lock
     already excludes one (a publish shard's advisory lock): locking every row of a shard
-    writes to each of them even when nothing changes. A written user's latest row is upserted with
+    writes to each of them even when nothing changes (and lets first statuses be COPYed in
+    directly, with no upsert). A written user's latest row is upserted with
     its `seq` one above the stored one (1 for a first status): the version front ends see as
     ETag and stream id. Written users whose status changed materially (see
     `changed_materially`) since their last history row also get a history row and a
@@ -451,10 +478,17 @@ async def write_statuses(
     ]
     changed_ids = {record.user_id for record in changed}
 
-    await _stage(session, statuses, seqs, changed_ids)
-    await session.execute(text(_UPSERT_FROM_STAGE))
+    # Users with no row yet, under the caller's lock: COPY them in directly (a first pass
+    # writes every user so); the others through the stage and an upsert.
+    fresh = [] if row_locks else [record for record in statuses if record.user_id not in stored]
+    known = [record for record in statuses if record.user_id in stored] if fresh else statuses
+    if known:
+        await _stage(session, known, seqs, changed_ids)
+        await session.execute(text(_UPSERT_FROM_STAGE))
+    if fresh:
+        await _insert_new(session, fresh, changed_ids)
     if changed:
-        await session.execute(text(_HISTORY_FROM_STAGE))
+        await session.execute(_HISTORY_FROM_LATEST, {"user_ids": sorted(changed_ids)})
         await record_alert_events(session, previous, changed, webhooks)
         await session.execute(
             text(

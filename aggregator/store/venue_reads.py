@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
@@ -102,14 +103,16 @@ class StoredVenue:
 async def venues_at_heads(
     session: AsyncSession, head_ids: Sequence[int], *, user_ids: Sequence[int] | None = None
 ) -> list[StoredVenue]:
-    """The venue accounts read at `head_ids` (of `user_ids`, when given), in stored order."""
+    """The venue accounts read at `head_ids` (of `user_ids`, when given), in stored order.
+    The users travel as one array parameter (a publish shard names thousands)."""
     if not head_ids:
         return []
     query = select(
         m.VenueRead.user_id, m.VenueRead.chain_head_id, m.VenueRead.chain, m.VenueRead.document
     ).where(m.VenueRead.chain_head_id.in_(list(head_ids)))
     if user_ids is not None:
-        query = query.where(m.VenueRead.user_id.in_(list(user_ids)))
+        users = literal(list(user_ids), type_=ARRAY(BigInteger))
+        query = query.where(m.VenueRead.user_id == any_(users))
     rows = (await session.execute(query.order_by(m.VenueRead.id))).all()
     return [
         StoredVenue(user_id, head_id, chain, venue_from_document(document))
