@@ -176,9 +176,11 @@ def seed(url: str, users: int, now: datetime) -> int:
         set_prices(conn, Decimal(3000), block_time)
         conn.commit()
     # Settled as a database that has run a while: autovacuum would otherwise start on the
-    # fresh million rows in the middle of the first pass.
+    # fresh million rows in the middle of the first pass, and the checkpoint of the seed's
+    # writes (hundreds of MB of dirty pages) would fall into it.
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
     return lines
 
 
