@@ -7,7 +7,7 @@ wallets and the lines read at the market's heads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -126,11 +126,19 @@ def group_shard(
 
 
 async def read_shard(
-    session: AsyncSession, market: PassMarket, index: int, count: int
+    session: AsyncSession,
+    market: PassMarket,
+    index: int,
+    count: int,
+    only_users: Collection[int] | None = None,
 ) -> ShardInputs:
     """The users of shard `index` of `count` (`user_id % count = index`) with a wallet, and
-    their lines and venue accounts at the market's heads."""
+    their lines and venue accounts at the market's heads; `only_users` keeps those users (a
+    revaluation of the users a price move touched)."""
     wallet_rows = await wallets_of_shard(session, index, count)
+    if only_users is not None:
+        wanted = set(only_users)
+        wallet_rows = [row for row in wallet_rows if row.user_id in wanted]
     heads = [read.head_id for read in market.for_shard(index, count).reads.values()]
     users = sorted({row.user_id for row in wallet_rows})
     held = await lines_at_heads(session, heads, user_ids=users) if users else []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,9 +160,11 @@ async def publish_shard(
     index: int,
     count: int,
     orphaned_heads: set[int],
+    only_users: Collection[int] | None = None,
 ) -> ShardReport:
     """Value and write shard `index` of `count` in one transaction under its lock, against
-    `market` (stored as `valuation_markets` row `market_id`).
+    `market` (stored as `valuation_markets` row `market_id`); `only_users` values and writes
+    only those users of the shard (the others are not read).
 
     May raise: DatabaseUnavailable.
     """
@@ -173,7 +175,7 @@ async def publish_shard(
                 return ShardReport(index, 0, 0, 0, skipped=True)
             await tune_shard_session(session)
             market, market_id = await shard_market(session, market, market_id, index, count)
-            shard = await read_shard(session, market, index, count)
+            shard = await read_shard(session, market, index, count, only_users)
             read_done = time.perf_counter()
             records, unvalued = value_shard(config, market, market_id, shard)
             valued = time.perf_counter()

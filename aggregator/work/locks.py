@@ -23,12 +23,14 @@ DELIVER_ALERTS = "xmargin.deliver_alerts"
 PRUNE = "xmargin.prune"
 DISPATCH = "xmargin.dispatch"
 REAP = "xmargin.reap"
+REPRICE = "xmargin.reprice"
 
 PERIODIC_TASKS = (DISPATCH, REAP)
 
 PUBLISH_LOCK = "publish"
 DELIVER_LOCK = "deliver_alerts"
 PRUNE_LOCK = "prune"
+REPRICE_LOCK = "reprice"
 
 
 def poll_lock(chain: str) -> str:

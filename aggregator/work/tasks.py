@@ -3,8 +3,9 @@
 Each task finds the worker's `Services` (config, database, adapters; built once per worker by
 `worker.run_worker`) in its job context and calls the service function: `poll_chain`,
 `poll_shard` (one (chain, shard)), `follow_chain` (an EVM head follower), `passes.start_pass` /
-`run_shard` (around `publish_shard`), `Deliverer.deliver_due`,
-`prune_observations`. Every task logs one line saying what it did.
+`run_shard` (around `publish_shard`), `Deliverer.deliver_due`, `prune_observations`,
+`publish.reprice` (deferred after a poll of a price chain). Every task logs one line saying
+what it did.
 
 Retries (procrastinate #1543): no task has a retry strategy. A failed job ends `failed`, which
 frees its lock at once; the next round defers the same work again. A retry would put the job
@@ -30,11 +31,13 @@ from datetime import timedelta
 from typing import Any
 
 from procrastinate import App, JobContext
+from procrastinate.exceptions import AlreadyEnqueued
 
 from aggregator.bootstrap import Services
 from aggregator.config import LoadedConfig
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.polling.shards import poll_shard as poll_shard_of
+from aggregator.publish.reprice import reprice as reprice_exposed
 from aggregator.store.observations import prune_observations
 from aggregator.store.partitions import Retention
 from aggregator.work.dispatch import dispatch_round
@@ -50,6 +53,8 @@ from aggregator.work.locks import (
     PUBLISH,
     PUBLISH_SHARD,
     REAP,
+    REPRICE,
+    REPRICE_LOCK,
 )
 from aggregator.work.passes import run_shard, start_pass
 from aggregator.work.reaper import reap_stalled
@@ -82,6 +87,34 @@ async def poll(context: JobContext, chain: str) -> None:
     owners = await wallet_owners(services.database)
     result = await poll_chain(services.database, adapter, owners.get(chain, {}))
     log.info("%s (job %d)", result.describe(), _job_id(context))
+    if result.ok and not result.skipped and prices_chain(services.config, chain):
+        await defer_reprice(context.app)
+
+
+def prices_chain(config: LoadedConfig, chain: str) -> bool:
+    """Whether a poll of `chain` reads a configured asset's price."""
+    return any(
+        asset.price is not None and asset.price.chain == chain for asset in config.assets.values()
+    )
+
+
+async def defer_reprice(app: App) -> int | None:
+    """Defer a repricing (one waits in the queue at a time: a second is refused and the
+    waiting one reads the newer prices anyway); its job id, or None when one was queued."""
+    try:
+        return await app.configure_task(
+            REPRICE, lock=REPRICE_LOCK, queueing_lock=REPRICE_LOCK
+        ).defer_async()
+    except AlreadyEnqueued:
+        return None
+
+
+async def reprice(context: JobContext) -> None:
+    """Revalue the users exposed to the prices that moved (`publish.reprice`: stored lines,
+    no chain read)."""
+    services = services_of(context)
+    report = await reprice_exposed(services.database, services.config)
+    log.info("%s (job %d)", report.describe(), _job_id(context))
 
 
 async def poll_shard(context: JobContext, chain: str, index: int, count: int) -> None:
@@ -201,6 +234,7 @@ def register_tasks(app: App, config: LoadedConfig) -> None:
     app.task(name=PUBLISH_SHARD, pass_context=True)(publish_shard)
     app.task(name=DELIVER_ALERTS, pass_context=True)(deliver_alerts)
     app.task(name=PRUNE, pass_context=True)(prune)
+    app.task(name=REPRICE, pass_context=True)(reprice)
     dispatcher = app.task(name=DISPATCH, pass_context=True)(dispatch)
     reaper = app.task(name=REAP, pass_context=True)(reap)
     if config.work.dispatch_cron:
