@@ -27,6 +27,7 @@ from chains.evm.multicall import Call3, CallResult, chunked, decode_aggregate3, 
 from chains.evm.plan import ReadSection, SnapshotParts
 from chains.evm.rpc import EndpointPool, RequestMeter
 from chains.evm.spec import EvmChainSpec
+from chains.gcpause import collector_paused
 
 _DEPTH = re.compile(r"latest-(\d+)")
 _TAGS: dict[str, Finality] = {"finalized": "finalized", "safe": "safe", "latest": "latest"}
@@ -104,13 +105,14 @@ class EvmAdapter:
         ]
         valid_wallets = [Address(w) for w in wallets if _is_hex20(w)]
         sections.extend(AaveV3Section(pool, valid_wallets) for pool in self.spec.aave_pools)
-        calls: list[Call3] = [call for section in sections for call in section.calls]
-        results = await self._aggregate(calls, read_point.height, meter)
-        start = 0
-        for section in sections:
-            count = len(section.calls)
-            section.collect(results[start : start + count], parts)
-            start += count
+        with collector_paused():  # a snapshot of many wallets: see chains.gcpause
+            calls: list[Call3] = [call for section in sections for call in section.calls]
+            results = await self._aggregate(calls, read_point.height, meter)
+            start = 0
+            for section in sections:
+                count = len(section.calls)
+                section.collect(results[start : start + count], parts)
+                start += count
         parts.extra["finality_rule"] = self.spec.finality
         if len(meter.served_by) > 1:
             parts.extra["endpoints"] = ",".join(meter.served_by)
