@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_world import bench_database
 from publish import seed, set_prices, write_config
-from queue_ceiling import machine
+from queue_ceiling import least_squares, machine
 
 from aggregator.config import load_config
 from aggregator.store.database import libpq_url
@@ -404,6 +404,16 @@ async def run(args: argparse.Namespace) -> int:
             f"pass with a kill: {min(durations):.1f}-{max(durations):.1f} s"
             f" (mean {sum(durations) / len(durations):.1f} s; the reaper waits stalled_seconds 2)"
         )
+    if len(counts) > 1:
+        # Users written against passes: a slope of exactly --users and no intercept is every
+        # user written once per pass, kill or not.
+        passes = [float(n) for n in range(1, len(counts) + 1)]
+        written, running = [], 0
+        for c in counts:
+            running += sum(c.users_per_shard)
+            written.append(float(running))
+        slope, intercept = least_squares(passes, written)
+        print(f"fit users written = {slope:,.1f} x passes + {intercept:,.1f}")
     bad = total["skipped shards"] + total["shards written twice"] + total["duplicate users"]
     bad += total["skipped users"]
     print("verdict: " + ("every shard written once" if not bad else "FAILED: see the counts"))
