@@ -9,17 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Context, Decimal
-from typing import Any, NamedTuple, TypeVar, cast
+from decimal import Decimal
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
-from aggregator.store.database import Database, driver_connection
-from aggregator.store.markets import heads_in_use, prune_markets
-from aggregator.store.partitions import Retention, Rotation, rotate
+from aggregator.store.database import Database
 from aggregator.store.venue_reads import venue_rows
 from chains.base import (
     Address,
@@ -160,14 +158,6 @@ def _shard_columns(shard: ShardKey | None) -> dict[str, int | None]:
     if shard is None:
         return {"shard_index": None, "shard_count": None}
     return {"shard_index": shard.index, "shard_count": shard.count}
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    poll_runs: int
-    heads: int
-    prices: int
-    partitions: Rotation | None = None  # with a retention: what rotation did
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -540,101 +530,6 @@ async def latest_observations(
     return result
 
 
-_EXACT = Context(prec=100)  # more digits than any uint256 has (78)
-
-
-class HeldLine(NamedTuple):
-    """A wallet balance or a protocol position of one user, exact in base units, as a publish
-    pass reads it (plain values, no ORM object: a pass reads a million). Balances have venue
-    'wallet' and kind 'balance'; borrows are negative, perps a signed base amount. `head_id`:
-    the head it was read at (0 when not from the store)."""
-
-    user_id: int
-    chain: str
-    account: str
-    asset: str
-    venue: str  # "wallet" for balances
-    kind: str  # "balance" | "deposit" | "borrow" | "perp"
-    amount_raw: int
-    decimals: int
-    entry_price: Decimal | None = None
-    market: str | None = None
-    head_id: int = 0
-
-    @property
-    def amount(self) -> Decimal:
-        """Human units, exact: every digit of a uint256 kept (a power-of-ten shift rounds
-        only past the context's precision, and this context holds 100 digits)."""
-        return Decimal(self.amount_raw).scaleb(-self.decimals, _EXACT)
-
-
-# Two narrow queries, each in its primary key's order within a user (no sort of the union's
-# wide rows: measured 1.3x faster for a 100,000-user pass's shards), merged below.
-_BALANCES_AT_HEADS = """
-    SELECT user_id, chain, account, asset, amount_raw::text, decimals, chain_head_id
-    FROM balances WHERE chain_head_id = ANY(%(heads)s) {filter}
-    ORDER BY user_id, chain COLLATE "C", id
-"""
-_POSITIONS_AT_HEADS = """
-    SELECT user_id, chain, account, asset, venue, kind, amount_raw::text, decimals,
-           entry_price, market, chain_head_id
-    FROM positions WHERE chain_head_id = ANY(%(heads)s) {filter}
-    ORDER BY user_id, chain COLLATE "C", id
-"""
-
-
-async def lines_at_heads(
-    session: AsyncSession,
-    head_ids: Sequence[int],
-    *,
-    user_ids: Sequence[int] | None = None,
-) -> list[HeldLine]:
-    """The balances and positions read at `head_ids`, by user, and per user and chain the
-    balances then the positions, each in the order they were stored (the order
-    `latest_observations` gives). `user_ids` keeps those users' lines (found through the
-    (head, user) index).
-
-    Two queries on the session's own connection, in binary, rows as tuples (amounts as text:
-    parsing them is cheaper than a Decimal per line): a pass reads a million lines.
-    """
-    if not head_ids:
-        return []
-    params: dict[str, Any] = {"heads": list(head_ids)}
-    where = ""
-    if user_ids is not None:
-        where = "AND user_id = ANY(%(users)s)"
-        params["users"] = list(user_ids)
-    driver = await driver_connection(session)
-    async with driver.cursor(binary=True) as cursor:
-        await cursor.execute(_BALANCES_AT_HEADS.format(filter=where), params)
-        balances = await cursor.fetchall()
-        await cursor.execute(_POSITIONS_AT_HEADS.format(filter=where), params)
-        positions = await cursor.fetchall()
-    return _merged_lines(balances, positions)
-
-
-def _merged_lines(balances: Sequence[Any], positions: Sequence[Any]) -> list[HeldLine]:
-    """Balance rows and position rows, each sorted by (user, chain) (chain in the "C"
-    collation: code point order, as Python compares text), as one list in that order with a
-    (user, chain)'s balances before its positions."""
-    line = HeldLine
-    out: list[HeldLine] = []
-    append = out.append
-    todo = iter(positions)
-    pending = next(todo, None)
-    for u, c, a, s, amount, d, h in balances:
-        while pending is not None and (pending[0], pending[1]) < (u, c):
-            pu, pc, pa, ps, pv, pk, pamount, pd, pe, pm, ph = pending
-            append(line(pu, pc, pa, ps, pv, pk, int(pamount), pd, pe, pm, ph))
-            pending = next(todo, None)
-        append(line(u, c, a, s, "wallet", "balance", int(amount), d, None, None, h))
-    while pending is not None:
-        pu, pc, pa, ps, pv, pk, pamount, pd, pe, pm, ph = pending
-        append(line(pu, pc, pa, ps, pv, pk, int(pamount), pd, pe, pm, ph))
-        pending = next(todo, None)
-    return out
-
-
 def _owned_balance(row: m.Balance) -> OwnedBalance:
     return OwnedBalance(
         user_id=row.user_id,
@@ -695,79 +590,6 @@ async def price_history(
     if source is not None:
         statement = statement.where(m.Price.source == source)
     return [(moment, price) for moment, price in await session.execute(statement)]
-
-
-_PRUNE_POLL_RUNS = text(
-    """
-    WITH ranked AS (
-        SELECT chain, shard_index, shard_count, poll_run_id,
-               row_number() OVER (
-                   PARTITION BY chain, shard_count, shard_index ORDER BY id DESC
-               ) AS newest_rank
-        FROM chain_heads
-        WHERE orphaned_at IS NULL
-    ), cutoff AS (
-        SELECT chain, shard_index, shard_count, poll_run_id FROM ranked WHERE newest_rank = :keep
-    )
-    DELETE FROM poll_runs pr
-    USING cutoff
-    WHERE pr.chain = cutoff.chain AND pr.id < cutoff.poll_run_id
-      AND pr.shard_index IS NOT DISTINCT FROM cutoff.shard_index
-      AND pr.shard_count IS NOT DISTINCT FROM cutoff.shard_count
-      AND NOT EXISTS (
-          SELECT 1 FROM chain_heads kept
-          WHERE kept.poll_run_id = pr.id AND kept.id = ANY(CAST(:in_use AS bigint[]))
-      )
-    RETURNING pr.ok
-    """
-)
-
-
-async def prune_observations(
-    session: AsyncSession,
-    keep_heads_per_chain: int,
-    price_retention: timedelta = timedelta(days=30),
-    *,
-    retention: Retention | None = None,
-    now: datetime | None = None,
-) -> PruneResult:
-    """Keep the newest `keep_heads_per_chain` heads of each chain that are not orphaned (and
-    every newer orphaned one) with their balances and positions, counted apart for the
-    whole-chain polls and for each (chain, shard) poll; delete older heads and every
-    poll_run (good or failed) before the oldest kept head, except the heads a latest status
-    row was valued from (its document is rendered from their lines on read). Markets no status
-    refers to go too. Prices outlive their head (volatility needs history) for
-    `price_retention`.
-
-    With a `retention`, the time partitions are then rotated (`aggregator.store.partitions`:
-    expired ones dropped whole, the next ones created), last, so the parents' ACCESS
-    EXCLUSIVE locks that DDL takes are held only until the caller commits. The row deletes
-    above still run inside the live partitions (the newest heads, not the oldest days).
-    May raise: ValueError (keep_heads_per_chain < 1, naive now).
-    """
-    if keep_heads_per_chain < 1:
-        raise ValueError("keep_heads_per_chain must be at least 1: the latest head is live data")
-    # Deleting a poll_run cascades to its head, and from there to balances and positions.
-    in_use = sorted(await heads_in_use(session))
-    deleted = (
-        await session.execute(_PRUNE_POLL_RUNS, {"keep": keep_heads_per_chain, "in_use": in_use})
-    ).all()
-    await prune_markets(session)
-    moment = datetime.now(UTC) if now is None else now
-    cutoff = moment - price_retention
-    prices = await session.execute(
-        delete(m.Price)
-        .where(m.Price.chain_head_id.is_(None), m.Price.observed_at < cutoff)
-        .returning(m.Price.id)
-    )
-    pruned_prices = len(prices.all())
-    rotation = None if retention is None else await rotate(session, moment, retention)
-    return PruneResult(
-        poll_runs=len(deleted),
-        heads=sum(1 for (ok,) in deleted if ok),
-        prices=pruned_prices,
-        partitions=rotation,
-    )
 
 
 async def existing_heads(session: AsyncSession, head_ids: Sequence[int]) -> set[int]:

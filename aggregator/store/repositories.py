@@ -8,13 +8,12 @@ from aggregator.store.observations import (
     ChainObservations,
     OwnedBalance,
     OwnedPosition,
-    PruneResult,
     latest_observations,
     price_history,
-    prune_observations,
     record_poll_failure,
     record_snapshot,
 )
+from aggregator.store.pruning import PruneResult, prune_observations
 from aggregator.store.reference import sync_reference_data
 from aggregator.store.statuses import (
     STATUS_CHANNEL,

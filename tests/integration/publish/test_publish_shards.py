@@ -33,9 +33,9 @@ from aggregator.store.locks import try_advisory_lock
 from aggregator.store.observations import (
     ChainObservations,
     latest_observations,
-    prune_observations,
     record_snapshot,
 )
+from aggregator.store.pruning import prune_observations
 from aggregator.store.statuses import get_status
 from aggregator.store.users import add_user, link_wallet, wallets_of_user
 from chains.base import (
