@@ -56,7 +56,7 @@ bench: install system-tools
 	$(BIN)/python bench/scale/queue_ceiling.py
 	$(BIN)/python bench/scale/wallet_scaling.py --sizes 10000,100000
 	$(BIN)/python bench/scale/kill_mid_shard.py --kills 4 --users 4000
-	$(BIN)/python bench/scale/activity_vs_sweep.py --wallets 2000 --blocks 2
+	$(BIN)/python bench/scale/activity_vs_sweep.py --wallets 5000 --shards 64 --blocks 4
 
 clean:
 	rm -rf $(VENV) node_modules .xmargin
