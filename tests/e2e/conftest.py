@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+import tempfile
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import pytest_asyncio
 
-from aggregator.store.database import Database
+from aggregator.store.database import Database, libpq_url, normalize_database_url
+from aggregator.store.migrate import upgrade_to_head
 from chains.evm.devnet import DEMO_ADDRESSES, AnvilNode, EvmDeployment, deploy_demo_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,3 +179,25 @@ async def queue_node() -> AsyncIterator[str]:
             await seed_wallet(anvil.url, deployment, wallet, tokens={"USDC": 10**7})
         await mine(anvil.url, 3)
         yield anvil.url
+
+
+@pytest.fixture
+def own_server() -> Iterator[tuple[object, str]]:
+    """An embedded Postgres of this test alone (in a temporary directory, as tests/conftest.py
+    starts one; the fault tests stop and restart it), and a migrated database URL on it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pgserver warns when XDG_RUNTIME_DIR is unset
+        import pgserver
+
+    parent = Path(tempfile.mkdtemp(prefix="xmargin-restart-pg-"))
+    server = pgserver.get_server(parent / "pgdata", cleanup_mode="delete")
+    try:
+        admin = libpq_url(normalize_database_url(server.get_uri()))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "restart_test"')
+        url = normalize_database_url(server.get_uri("restart_test"))
+        upgrade_to_head(url)
+        yield server, url
+    finally:
+        server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,3 +67,18 @@ async def spawn(*args: str, config: Path, database_url: str, cwd: Path) -> Runni
 
     running.reader = asyncio.create_task(collect())
     return running
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    """Wait until `check()` is true (its errors count as not yet: a test's own reads fail
+    while a server restarts), at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if await check():
+                return
+        except Exception:  # the test's own reads fail while the server restarts
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)

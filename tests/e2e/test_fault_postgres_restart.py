@@ -1,70 +1,28 @@
 """The Postgres server restarted under a running daemon: the daemon reconnects and goes on
 polling and publishing without a restart of its own.
 
-The server is an embedded pgserver of this test's own (in a temporary directory, as
-tests/conftest.py starts one), restarted with `pg_ctl restart -m fast`; never the shared CI
-server. Real `xmargin run`, real anvil.
+The server is an embedded pgserver of this test's own (`own_server`, tests/e2e/conftest.py),
+restarted with `pg_ctl restart -m fast`; never the shared CI server. Real `xmargin run`, real
+anvil.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import tempfile
-import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-import pytest
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
-from aggregator.store.database import Database, libpq_url, normalize_database_url
-from aggregator.store.migrate import upgrade_to_head
+from aggregator.store.database import Database
 from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, deploy_demo_world, mine, seed_wallet
 from tests.e2e.conftest import write_config
-from tests.e2e.fault_processes import spawn
+from tests.e2e.fault_processes import spawn, until
 
 WALLET = "0x000000000000000000000000000000000000E001"
-
-
-@pytest.fixture
-def own_server() -> Iterator[tuple[object, str]]:
-    """An embedded Postgres of this test alone, and a migrated database URL on it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pgserver warns when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-    parent = Path(tempfile.mkdtemp(prefix="xmargin-restart-pg-"))
-    server = pgserver.get_server(parent / "pgdata", cleanup_mode="delete")
-    try:
-        admin = libpq_url(normalize_database_url(server.get_uri()))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "restart_test"')
-        url = normalize_database_url(server.get_uri("restart_test"))
-        upgrade_to_head(url)
-        yield server, url
-    finally:
-        server.cleanup()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            if await check():
-                return
-        except Exception:  # the test's own reads fail while the server restarts
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def test_the_daemon_reconnects_after_a_postgres_restart(
@@ -102,7 +60,7 @@ async def test_the_daemon_reconnects_after_a_postgres_restart(
                 async def published_once() -> bool:
                     return (await counts())[1] is not None
 
-                await _until(published_once, "a first poll and publish")
+                await until(published_once, "a first poll and publish")
                 await asyncio.to_thread(
                     pg_ctl,
                     ["-w", "-m", "fast", "restart"],
@@ -120,7 +78,7 @@ async def test_the_daemon_reconnects_after_a_postgres_restart(
                         and published > restarted_at
                     )
 
-                await _until(going_on, "polls and a publish after the restart")
+                await until(going_on, "polls and a publish after the restart")
                 assert daemon.process.returncode is None, daemon.text  # never restarted
             finally:
                 daemon.process.send_signal(signal.SIGTERM)
