@@ -4,8 +4,8 @@ Each task finds the worker's `Services` (config, database, adapters; built once 
 `worker.run_worker`) in its job context and calls the service function: `poll_chain`,
 `poll_shard` (one (chain, shard)), `follow_chain` (an EVM head follower), `passes.start_pass` /
 `run_shard` (around `publish_shard`), `Deliverer.deliver_due`, `prune_observations`,
-`publish.reprice` (deferred after a poll of a price chain). Every task logs one line saying
-what it did.
+`publish.reprice` (deferred after a whole-chain or shard poll of a price chain). Every task
+logs one line saying what it did.
 
 Retries (procrastinate #1543): no task has a retry strategy. A failed job ends `failed`, which
 frees its lock at once; the next round defers the same work again. A retry would put the job
@@ -119,7 +119,8 @@ async def reprice(context: JobContext) -> None:
 
 async def poll_shard(context: JobContext, chain: str, index: int, count: int) -> None:
     """Poll one (chain, shard) (`polling.poll_shard`: under the shard's advisory lock, behind
-    its cursor fence, so a duplicate run writes nothing)."""
+    its cursor fence, so a duplicate run writes nothing); then, like `poll`, defer a
+    repricing when the chain prices an asset."""
     services = services_of(context)
     adapter = services.adapters.get(chain)
     if adapter is None:
@@ -135,6 +136,11 @@ async def poll_shard(context: JobContext, chain: str, index: int, count: int) ->
     )
     result = await poll_shard_of(services.database, adapter, chain, index, count)
     log.info("%s (job %d)", result.describe(), _job_id(context))
+    # A shard poll reads the chain's prices too (they are chain-wide): in the "shards" and
+    # "activity" rounds no whole-chain poll runs, so this is where a price move is noticed.
+    wrote = result.ok and not result.skipped and not result.fenced
+    if wrote and prices_chain(services.config, chain):
+        await defer_reprice(context.app)
 
 
 async def follow(context: JobContext, chain: str) -> None:
