@@ -210,6 +210,15 @@ def venues_moved(
     return False
 
 
+def superseded(stored: Any, record: StatusRecord, orphaned_heads: set[int]) -> bool:
+    """Whether the stored row was valued later than `record` (and from heads still
+    canonical): a pass that read its market before a repricing (`publish.reprice`) or before
+    a newer pass must not put its older prices back over theirs."""
+    if record.as_of >= stored.as_of:
+        return False
+    return not (orphaned_heads and any(head in orphaned_heads for head in _heads_of(stored)))
+
+
 def needs_rewrite(
     stored: Any,
     record: StatusRecord,
@@ -427,7 +436,8 @@ async def write_statuses(
     """Write statuses inside the session's transaction.
 
     With `republish_change` None every status is written; otherwise only those that
-    `needs_rewrite` (and users with no row yet), `refresh_after` bounding how long an
+    `needs_rewrite` and are not `superseded` by a later valuation (and users with no row
+    yet), `refresh_after` bounding how long an
     unchanged row stays. The stored rows are read `FOR UPDATE` so a concurrent publisher
     cannot interleave between compare and write; `row_locks=False` when the caller's lock
     already excludes one (a publish shard's advisory lock): locking every row of a shard
@@ -456,8 +466,11 @@ async def write_statuses(
             record
             for record in statuses
             if record.user_id not in stored
-            or needs_rewrite(
-                stored[record.user_id], record, republish_change, orphaned, refresh_after
+            or (
+                not superseded(stored[record.user_id], record, orphaned)
+                and needs_rewrite(
+                    stored[record.user_id], record, republish_change, orphaned, refresh_after
+                )
             )
         ]
         if not statuses:

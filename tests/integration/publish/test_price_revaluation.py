@@ -1,10 +1,13 @@
 """A price change on the local oracle revalues only the users exposed to it (real anvil, real
 Postgres): the ETH feed moves, a poll reads it, `reprice` values and writes the ETH holder and
-neither reads nor values the user who holds only USDC, without reading any chain."""
+neither reads nor values the user who holds only USDC, without reading any chain; and a publish
+pass that read its market before the move, writing after the repricing, leaves the repriced
+row as it is."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,10 +17,13 @@ from sqlalchemy import func, select
 from aggregator.config import load_config
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
+from aggregator.publish.inputs import read_market
+from aggregator.publish.passes import publish_shard
 from aggregator.publish.reprice import reprice
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
 from aggregator.store.database import Database
+from aggregator.store.markets import record_market
 from aggregator.store.statuses import get_status
 from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
@@ -68,6 +74,11 @@ async def test_a_price_change_on_the_local_oracle_revalues_only_exposed_users(
         idle = await reprice(db, config)
         assert idle.moved == () and idle.users == 0
 
+        # A publish pass starts here: it reads and stores its market before the move.
+        late = await read_market(db, config, datetime.now(UTC))
+        async with db.session() as session:
+            late_id = await record_market(session, late.digest, late.as_of, late.to_document())
+
         # The oracle moves ETH by +10%; a poll of the chain reads the new answer.
         await set_feed_answer(anvil.url, deployment, "ETH", 3_300_00000000)
         await mine(anvil.url, 3)
@@ -75,6 +86,14 @@ async def test_a_price_change_on_the_local_oracle_revalues_only_exposed_users(
         heads, balances = await _rows(db, m.ChainHead), await _rows(db, m.Balance)
 
         report = await reprice(db, config)
+        async with db.session() as session:
+            repriced = await get_status(session, eth_user)
+        # The late pass writes its shards only now, with the old ETH price.
+        count = config.service.publish_shards
+        late_shards = [
+            await publish_shard(db, config, late, late_id, index, count, set())
+            for index in range(count)
+        ]
     finally:
         await adapter.aclose()
         await set_feed_answer(anvil.url, deployment, "ETH", 3000_00000000)
@@ -96,3 +115,8 @@ async def test_a_price_change_on_the_local_oracle_revalues_only_exposed_users(
     assert usdc_after.seq == usdc_before.seq
     assert usdc_after.as_of == usdc_before.as_of
     assert usdc_after.equity_usd == usdc_before.equity_usd
+    # The late pass valued the ETH holder at the old price, later than the repricing wrote
+    # the new one: it does not put the old price back.
+    assert repriced is not None and sum(shard.users for shard in late_shards) == 2
+    assert (eth_after.seq, eth_after.as_of) == (repriced.seq, repriced.as_of)
+    assert sum(shard.written for shard in late_shards) == 0
