@@ -63,17 +63,32 @@ async def linked_owners(database: Database, chain: str, addresses: Iterable[str]
 
 
 async def defer_shard_poll(
-    app: App, chain: str, index: int, count: int, *, priority: int = REFRESH_PRIORITY
+    app: App,
+    chain: str,
+    index: int,
+    count: int,
+    *,
+    priority: int = REFRESH_PRIORITY,
+    attempt: int = 0,
+    delay_seconds: float = 0,
 ) -> int | None:
-    """Defer one `poll_shard` job; its job id, or None when one is still queued.
+    """Defer one `poll_shard` job (`attempt` > 0: a retry of a failed one, run after
+    `delay_seconds`); its job id, or None when one is still queued (it does the same work).
 
     May raise: procrastinate.exceptions.ConnectorException.
     """
     lock = poll_shard_lock(chain, index, count)
+    args: dict[str, int | str] = {"chain": chain, "index": index, "count": count}
+    if attempt:
+        args["attempt"] = attempt
     try:
         job_id: int = await app.configure_task(
-            POLL_SHARD, lock=lock, queueing_lock=lock, priority=priority
-        ).defer_async(chain=chain, index=index, count=count)
+            POLL_SHARD,
+            lock=lock,
+            queueing_lock=lock,
+            priority=priority,
+            schedule_in={"seconds": delay_seconds} if delay_seconds else None,
+        ).defer_async(**args)
     except AlreadyEnqueued:
         return None
     return job_id

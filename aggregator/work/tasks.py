@@ -14,6 +14,11 @@ update violates the queueing-lock index inside the worker, leaving the job `doin
 lock held: the queue for that lock wedges. Only the reaper moves a job back to `todo`, and it
 handles that collision (`reaper`).
 
+Shard polls retry their own way: a shard poll whose chain read failed (the job itself succeeds:
+the failure is recorded in `poll_runs`) defers a new job for the retry, a few seconds later,
+within `POLL_SHARD_RETRIES`; a new `todo` job beside the running `doing` one is what the
+queueing lock allows, and when one is already queued it does the work.
+
 Periodic tasks (procrastinate #1495): a restarted worker skips a tick whose periodic-defer row
 is already there, and a row whose job is gone (deleted) still blocks its tick. Our two
 periodic tasks (`dispatch`, `reap`) are built so that a lost or doubled tick costs nothing:
@@ -58,6 +63,7 @@ from aggregator.work.locks import (
 )
 from aggregator.work.passes import run_shard, start_pass
 from aggregator.work.reaper import reap_stalled
+from aggregator.work.refresh import defer_shard_poll
 
 log = logging.getLogger("xmargin.work")
 
@@ -117,10 +123,50 @@ async def reprice(context: JobContext) -> None:
     log.info("%s (job %d)", report.describe(), _job_id(context))
 
 
-async def poll_shard(context: JobContext, chain: str, index: int, count: int) -> None:
+POLL_SHARD_RETRIES = 4  # a failed shard poll is retried 4 times, 5, 10, 20 and 40 s apart
+RETRY_FIRST_SECONDS = 5.0
+
+
+async def retry_shard_poll(app: App, chain: str, index: int, count: int, attempt: int) -> bool:
+    """After the failed `attempt` (0 for the first run) of a shard poll: defer the next one,
+    `RETRY_FIRST_SECONDS` doubling per attempt, while within `POLL_SHARD_RETRIES`. False when
+    the budget is spent (the next round or sweep polls the shard again) or when a poll of the
+    shard is already queued (it does the same work)."""
+    if attempt >= POLL_SHARD_RETRIES:
+        log.warning(
+            "poll %s shard %d/%d: failed %d times: left to the next round or sweep",
+            chain,
+            index,
+            count,
+            attempt + 1,
+        )
+        return False
+    delay = RETRY_FIRST_SECONDS * 2**attempt
+    job_id = await defer_shard_poll(
+        app, chain, index, count, attempt=attempt + 1, delay_seconds=delay
+    )
+    if job_id is not None:
+        log.info(
+            "poll %s shard %d/%d: retry %d of %d in %.0f s (job %d)",
+            chain,
+            index,
+            count,
+            attempt + 1,
+            POLL_SHARD_RETRIES,
+            delay,
+            job_id,
+        )
+    return job_id is not None
+
+
+async def poll_shard(
+    context: JobContext, chain: str, index: int, count: int, attempt: int = 0
+) -> None:
     """Poll one (chain, shard) (`polling.poll_shard`: under the shard's advisory lock, behind
     its cursor fence, so a duplicate run writes nothing); then, like `poll`, defer a
-    repricing when the chain prices an asset."""
+    repricing when the chain prices an asset. A poll that failed (recorded in `poll_runs`,
+    the shard's last lines kept) is retried within budget (`retry_shard_poll`) by a new job,
+    not by procrastinate's retry (see the module's text)."""
     services = services_of(context)
     adapter = services.adapters.get(chain)
     if adapter is None:
@@ -141,6 +187,8 @@ async def poll_shard(context: JobContext, chain: str, index: int, count: int) ->
     wrote = result.ok and not result.skipped and not result.fenced
     if wrote and prices_chain(services.config, chain):
         await defer_reprice(context.app)
+    if not result.ok and not result.fenced:
+        await retry_shard_poll(context.app, chain, index, count, attempt)
 
 
 async def follow(context: JobContext, chain: str) -> None:
