@@ -25,8 +25,8 @@ from aggregator.store.database import (
     resolve_database_url,
 )
 from aggregator.store.migrate import current_revision, head_revision, upgrade_to_head
+from aggregator.store.observed.pruning import prune_observations
 from aggregator.store.partitions import Retention
-from aggregator.store.pruning import prune_observations
 from aggregator.store.reference import sync_reference_data
 from aggregator.store.refs import AssetRef, ChainRef, DeploymentRef, PriceSourceRef
 from chains.base import ChainAdapter

@@ -32,7 +32,7 @@ from aggregator.commands.presenters import make_console, status_table, venue_tab
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
 from aggregator.publish.documents import published_status
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
 from chains.evm.address import to_checksum
 from chains.evm.devnet import (
     AnvilNode,

@@ -26,8 +26,8 @@ from aggregator.ops.observability import after_poll, after_publish
 from aggregator.ops.signals import stop_event
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.publish import publish
+from aggregator.store.observed.pruning import prune_observations
 from aggregator.store.partitions import Retention
-from aggregator.store.pruning import prune_observations
 
 log = logging.getLogger("xmargin.scheduler")
 

@@ -542,7 +542,7 @@ async def measure_stream(
     from api_world import copied_record
 
     from aggregator.store.database import Database
-    from aggregator.store.statuses import publish_statuses
+    from aggregator.store.published.statuses import publish_statuses
 
     address = re.match(r"http://([^:/]+):(\d+)", api.url)
     if address is None:
@@ -754,7 +754,7 @@ def figures_block(
 
 async def _bench_key(database_url: str) -> str:
     """A read key with a rate limit no load run reaches."""
-    from aggregator.store import auth as auth_repo
+    from aggregator.store.accounts import auth as auth_repo
     from aggregator.store.database import Database
 
     database = Database(database_url)

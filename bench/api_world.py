@@ -31,6 +31,7 @@ from aggregator.polling import poll_chain
 from aggregator.publish import publish
 from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import (
     DATABASE_URL_ENV,
     Database,
@@ -38,8 +39,7 @@ from aggregator.store.database import (
     normalize_database_url,
 )
 from aggregator.store.migrate import upgrade_to_head
-from aggregator.store.statuses import StatusRecord, publish_statuses
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.published.statuses import StatusRecord, publish_statuses
 from chains.evm.devnet import DEMO_ADDRESSES, AnvilNode, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter
 

@@ -22,7 +22,7 @@ from aggregator.alerts.config import TEST_KIND, WebhookConfig
 from aggregator.store import models as m
 
 if TYPE_CHECKING:
-    from aggregator.store.statuses import StatusRecord
+    from aggregator.store.published.statuses import StatusRecord
 
 ALERTING_STATUSES = ("warning", "margin_call", "liquidatable")
 _SEVERITY = {"healthy": 0, "warning": 1, "margin_call": 2, "liquidatable": 3}

@@ -28,7 +28,7 @@ from aggregator.auth.api_keys import SCOPES, scope_allows
 from aggregator.auth.errors import AuthError
 from aggregator.auth.ratelimit import RateDecision
 from aggregator.config_tables import AuthSettings
-from aggregator.store.auth import ApiKeyRow
+from aggregator.store.accounts.auth import ApiKeyRow
 
 Scope = Literal["read", "link", "admin"]
 

@@ -24,7 +24,7 @@ from aggregator.auth.errors import AuthError
 from aggregator.auth.proof import ExpectedProof, VerifiedProof, verify_proof
 from aggregator.auth.siwe import Purpose, SignInMessage, build_message, parse, render
 from aggregator.config_tables import ChainConfig
-from aggregator.store import auth as auth_repo
+from aggregator.store.accounts import auth as auth_repo
 from aggregator.store.errors import UnknownUser
 
 PROOF_FAMILIES = ("evm", "solana")

@@ -37,8 +37,8 @@ from aggregator.auth.ratelimit import RateDecision, RateLimiter
 from aggregator.auth.signing_key import SigningKey
 from aggregator.auth.tokens import SessionKeyring
 from aggregator.config_tables import AuthSettings
-from aggregator.store import auth as auth_repo
-from aggregator.store.auth import ApiKeyRow
+from aggregator.store.accounts import auth as auth_repo
+from aggregator.store.accounts.auth import ApiKeyRow
 from aggregator.store.database import Database
 
 AccessGroup = Literal["ops", "reference", "user", "link", "signin", "public"]

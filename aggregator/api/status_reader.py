@@ -20,10 +20,10 @@ from aggregator.api.responses import dumps
 from aggregator.api.views import render_status
 from aggregator.config import LoadedConfig
 from aggregator.publish.documents import complete
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
+from aggregator.store.accounts.users import UserRow
 from aggregator.store.database import Database
-from aggregator.store.statuses import StatusRecord, get_statuses
-from aggregator.store.users import UserRow
+from aggregator.store.published.statuses import StatusRecord, get_statuses
 
 MAX_CACHED = 200_000
 

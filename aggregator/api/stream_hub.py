@@ -26,7 +26,7 @@ from aggregator.api.status_reader import StatusReader
 from aggregator.api.views import render_status
 from aggregator.publish.documents import complete
 from aggregator.store.database import Database, libpq_url
-from aggregator.store.statuses import (
+from aggregator.store.published.statuses import (
     PUBLISH_CHANNEL,
     STATUS_CHANNEL,
     RecordedDocument,

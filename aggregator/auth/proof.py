@@ -7,7 +7,7 @@ what this request expects, with the right scheme for the account.
   `isValidSignature` (EIP-1271) on the EIP-191 digest of the text, read at that block.
 
 The nonce is not checked here: the store consumes it in the transaction that links
-(`aggregator.store.auth.consume_nonce`).
+(`aggregator.store.accounts.auth.consume_nonce`).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from aggregator.auth.api_keys import SCOPES, Scope, parse_scope
 from aggregator.commands.options import ConfigOption, load_or_exit
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError, XmarginError
-from aggregator.store import auth as auth_repo
-from aggregator.store.auth import ApiKeyRow
+from aggregator.store.accounts import auth as auth_repo
+from aggregator.store.accounts.auth import ApiKeyRow
 
 keys_app = typer.Typer(no_args_is_help=True, add_completion=False)
 

@@ -12,9 +12,9 @@ from aggregator.bootstrap import open_services
 from aggregator.config import LoadedConfig
 from aggregator.errors import UserInputError
 from aggregator.publish.documents import published_status
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
+from aggregator.store.accounts.users import UserRow
 from aggregator.store.errors import UnknownUser
-from aggregator.store.users import UserRow
 
 # The ownership proof of a link an operator made (`xmargin wallets link`): no signature, the
 # operator vouches for it. Front ends link only with a signed proof (POST /v1/users/{user}/wallets).
@@ -100,7 +100,7 @@ async def users_by_status(config: LoadedConfig, statuses: list[str] | None) -> l
     """With `statuses`: the users whose latest status is one of them, nearest to liquidation
     first (lowest health factor, then lowest maintenance health in USD), as JSON-ready dicts
     (money as decimal strings). Without: every user and their accounts (CAIP-10)."""
-    from aggregator.store.attention import accounts_needing_attention
+    from aggregator.store.published.attention import accounts_needing_attention
 
     async with open_services(config, with_adapters=False) as services:
         async with services.database.session() as session:

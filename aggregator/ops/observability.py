@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from aggregator.ops.metrics import DaemonMetrics, endpoint_labels
 from aggregator.polling import ChainPollResult
-from aggregator.store.attention import status_counts
 from aggregator.store.database import Database
-from aggregator.store.freshness import chain_freshness
+from aggregator.store.observed.freshness import chain_freshness
+from aggregator.store.published.attention import status_counts
 from chains.base import ChainAdapter
 
 if TYPE_CHECKING:

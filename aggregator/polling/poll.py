@@ -22,9 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aggregator.polling.reorg import HeadVerdict, judge_read_point
+from aggregator.store.accounts.users import wallets_by_chain
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observations import (
+from aggregator.store.observed.observations import (
     PollFenced,
     ShardKey,
     latest_observations,
@@ -32,7 +33,6 @@ from aggregator.store.observations import (
     record_poll_failure,
     record_snapshot,
 )
-from aggregator.store.users import wallets_by_chain
 from chains.base import (
     AdapterError,
     Address,

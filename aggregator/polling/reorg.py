@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aggregator.store.observations import Orphaning, StoredHead
+from aggregator.store.observed.observations import Orphaning, StoredHead
 from chains.base import HeadCheck, ReadPoint
 
 

@@ -30,7 +30,7 @@ from aggregator.polling.poll import ChainPollResult, _poll_once
 from aggregator.store import models as m
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observations import ShardKey
+from aggregator.store.observed.observations import ShardKey
 from chains.base import ChainAdapter, KeepsLastReads
 
 

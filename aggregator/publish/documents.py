@@ -24,11 +24,11 @@ from aggregator.publish.render import status_document
 from aggregator.publish.value import value_portfolio
 from aggregator.publish.venues import read_points, stored_pairs, venue_view
 from aggregator.risk.output import portfolio_to_document, result_to_json
-from aggregator.store.lines import lines_at_heads
-from aggregator.store.markets import get_markets
-from aggregator.store.observations import existing_heads
-from aggregator.store.statuses import StatusRecord, get_status, get_statuses
-from aggregator.store.venue_reads import StoredVenue, venue_document, venues_at_heads
+from aggregator.store.observed.lines import lines_at_heads
+from aggregator.store.observed.observations import existing_heads
+from aggregator.store.observed.venue_reads import StoredVenue, venue_document, venues_at_heads
+from aggregator.store.published.markets import get_markets
+from aggregator.store.published.statuses import StatusRecord, get_status, get_statuses
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aggregator.config import LoadedConfig
 from aggregator.publish.market import PassMarket, chain_reads, config_digest
 from aggregator.publish.portfolios import EPOCH, ObservedLine, ObservedPrice
+from aggregator.store.accounts.users import ShardWallet, wallets_of_shard
 from aggregator.store.database import Database
-from aggregator.store.lines import HeldLine, lines_at_heads
-from aggregator.store.observations import ChainObservations, latest_observations, price_history
-from aggregator.store.users import ShardWallet, wallets_of_shard
-from aggregator.store.venue_reads import StoredVenue, venues_at_heads
+from aggregator.store.observed.lines import HeldLine, lines_at_heads
+from aggregator.store.observed.observations import (
+    ChainObservations,
+    latest_observations,
+    price_history,
+)
+from aggregator.store.observed.venue_reads import StoredVenue, venues_at_heads
 from aggregator.valuation import ewma_volatility
 
 

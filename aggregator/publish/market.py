@@ -33,8 +33,8 @@ from aggregator.publish.portfolios import (
     PortfolioBatch,
     build_portfolios,
 )
-from aggregator.store.markets import record_market
-from aggregator.store.observations import ChainObservations
+from aggregator.store.observed.observations import ChainObservations
+from aggregator.store.published.markets import record_market
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from aggregator.config import LoadedConfig
 from aggregator.margin import AssetRisk, ChainState, Holding, Perp, Portfolio, RiskParams
-from aggregator.store.lines import HeldLine
+from aggregator.store.observed.lines import HeldLine
 from aggregator.valuation.lines import new_instance, slot_setters
 from aggregator.valuation.model import Tier
 from chains.hyperliquid.terms import VENUE as HYPERLIQUID_VENUE

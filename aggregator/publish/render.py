@@ -21,7 +21,7 @@ from aggregator.config import LoadedConfig
 from aggregator.publish.market import ChainRead
 from aggregator.publish.portfolios import ObservedLine
 from aggregator.risk.output import decimal_text
-from aggregator.store.statuses import StatusRecord
+from aggregator.store.published.statuses import StatusRecord
 from aggregator.valuation.lines import new_instance
 
 

@@ -20,7 +20,7 @@ from aggregator.config import LoadedConfig
 from aggregator.publish.market import ChainRead
 from aggregator.publish.render import iso_text
 from aggregator.risk.output import decimal_text
-from aggregator.store.venue_reads import StoredVenue
+from aggregator.store.observed.venue_reads import StoredVenue
 from aggregator.valuation.model import PRECISION
 from aggregator.venues.assess import ReadPoint, VenueLine, assess, binding
 from chains.base import VenueAccount

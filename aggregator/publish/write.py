@@ -1,5 +1,6 @@
 """Step 5 of a pass: a shard's statuses written in its own transaction under its own lock
-(history rows, NOTIFY and alert events on material change: `aggregator.store.statuses`)."""
+(history rows, NOTIFY and alert events on material change:
+`aggregator.store.published.statuses`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.config import LoadedConfig
 from aggregator.store.locks import try_advisory_lock
-from aggregator.store.statuses import StatusRecord, WriteCounts, write_statuses
+from aggregator.store.published.statuses import StatusRecord, WriteCounts, write_statuses
 
 PUBLISH_LOCK = "publish"
 

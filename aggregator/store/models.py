@@ -345,7 +345,7 @@ class Position(_HeldAtHead, Base):
 
 class VenueRead(Base):
     """A venue account's own parameters, amounts, prices and reported numbers, read at one
-    head with the positions (`document`: `aggregator.store.venue_reads`, money as decimal
+    head with the positions (`document`: `aggregator.store.observed.venue_reads`, money as decimal
     strings). `problem` says why the venue's parameters cannot be used, when they cannot."""
 
     __tablename__ = "venue_reads"

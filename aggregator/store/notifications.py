@@ -8,7 +8,7 @@ from types import TracebackType
 import psycopg
 
 from aggregator.store.database import DatabaseUnavailable, libpq_url, mask_password
-from aggregator.store.statuses import STATUS_CHANNEL
+from aggregator.store.published.statuses import STATUS_CHANNEL
 
 
 class StatusChanges:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from aggregator.config_tables import ServiceSettings
 
 from aggregator.store.locks import try_advisory_lock
-from aggregator.store.markets import heads_in_use
+from aggregator.store.published.markets import heads_in_use
 
 log = logging.getLogger(__name__)
 

@@ -2,28 +2,7 @@
 
 from __future__ import annotations
 
-from aggregator.store.errors import UnknownUser, UserExists, WalletTaken
-from aggregator.store.locks import held_lock, lock_id, try_advisory_lock
-from aggregator.store.observations import (
-    ChainObservations,
-    OwnedBalance,
-    OwnedPosition,
-    latest_observations,
-    price_history,
-    record_poll_failure,
-    record_snapshot,
-)
-from aggregator.store.pruning import PruneResult, prune_observations
-from aggregator.store.reference import sync_reference_data
-from aggregator.store.statuses import (
-    STATUS_CHANNEL,
-    StatusRecord,
-    changed_materially,
-    get_status,
-    publish_statuses,
-    status_history,
-)
-from aggregator.store.users import (
+from aggregator.store.accounts.users import (
     UserRow,
     WalletRow,
     add_user,
@@ -36,6 +15,27 @@ from aggregator.store.users import (
     wallets_by_chain,
     wallets_of_user,
 )
+from aggregator.store.errors import UnknownUser, UserExists, WalletTaken
+from aggregator.store.locks import held_lock, lock_id, try_advisory_lock
+from aggregator.store.observed.observations import (
+    ChainObservations,
+    OwnedBalance,
+    OwnedPosition,
+    latest_observations,
+    price_history,
+    record_poll_failure,
+    record_snapshot,
+)
+from aggregator.store.observed.pruning import PruneResult, prune_observations
+from aggregator.store.published.statuses import (
+    STATUS_CHANNEL,
+    StatusRecord,
+    changed_materially,
+    get_status,
+    publish_statuses,
+    status_history,
+)
+from aggregator.store.reference import sync_reference_data
 
 __all__ = [
     "STATUS_CHANNEL",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aggregator.polling.shards import shard_lock as shard_lock_of_poll
 from aggregator.publish.write import shard_lock
-from aggregator.store.observations import ShardKey
+from aggregator.store.observed.observations import ShardKey
 
 POLL = "xmargin.poll"
 POLL_SHARD = "xmargin.poll_shard"

@@ -43,8 +43,8 @@ from aggregator.config import LoadedConfig
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.polling.shards import poll_shard as poll_shard_of
 from aggregator.publish.reprice import reprice as reprice_exposed
+from aggregator.store.observed.pruning import prune_observations
 from aggregator.store.partitions import Retention
-from aggregator.store.pruning import prune_observations
 from aggregator.work.dispatch import dispatch_round
 from aggregator.work.fence import prune_shard_marks
 from aggregator.work.follow import follow_chain

@@ -45,7 +45,7 @@ from api_world import bench_database
 from queue_ceiling import least_squares, machine
 
 from aggregator.store.database import Database, libpq_url
-from aggregator.store.observations import record_snapshot
+from aggregator.store.observed.observations import record_snapshot
 from chains.base import Address, ChainSnapshot, EndpointPolicy
 from chains.evm.adapter import EvmAdapter
 from chains.evm.address import to_checksum

@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 
 `venue_reads` holds, per chain head and user, each venue account's parameters, amounts, the
 venue's own prices and the numbers the venue reports itself (`document`; see
-`aggregator.store.venue_reads`), or why they cannot be used (`problem`). A pass values each
+`aggregator.store.observed.venue_reads`), or why they cannot be used (`problem`). A pass values each
 venue account by that venue's rules and stores the lines in the status document (`venues`);
 `v_user_venues` lists them per user, one row per venue account, with which view binds.
 """

@@ -18,9 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from aggregator.alerts.config import WebhookConfig
+from aggregator.store.accounts.users import add_user
 from aggregator.store.database import Database
-from aggregator.store.statuses import publish_statuses
-from aggregator.store.users import add_user
+from aggregator.store.published.statuses import publish_statuses
 from tests.alert_receiver import Receiver
 from tests.e2e.conftest import REPO, XMARGIN, Chain, Cli, write_config
 from tests.integration.alerts.alert_builders import status

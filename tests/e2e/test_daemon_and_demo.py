@@ -14,8 +14,8 @@ from eth_utils import to_checksum_address
 
 from aggregator.config import load_config
 from aggregator.publish.documents import published_status
+from aggregator.store.accounts.users import get_user
 from aggregator.store.database import Database
-from aggregator.store.users import get_user
 from chains.evm.devnet import mine, seed_wallet
 from tests.e2e.conftest import XMARGIN, Chain, Cli, write_config
 

@@ -24,8 +24,8 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database, libpq_url
-from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, deploy_demo_world, mine, seed_wallet
 from tests.e2e.conftest import write_config
 from tests.e2e.fault_processes import spawn

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from aggregator.work.locks import POLL_SHARD
 from chains.evm.devnet import mine
 from tests.e2e.conftest import write_config

@@ -18,8 +18,8 @@ import psycopg
 from sqlalchemy import func, select
 
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database, libpq_url
-from aggregator.store.users import add_user, link_wallet
 from aggregator.work.locks import POLL, PUBLISH_SHARD, REAP, REPRICE
 from tests.e2e.conftest import QUEUE_WALLETS, write_config
 from tests.e2e.fault_processes import Running, spawn

@@ -30,7 +30,7 @@ from aggregator.api.schemas import (
 from aggregator.api.security import remember_decision
 from aggregator.api.views import iso
 from aggregator.auth import tokens
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
 
 
 async def limit_by_address(request: Request) -> None:

@@ -15,7 +15,7 @@ from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import HistoryPage
 from aggregator.api.views import render_summary
-from aggregator.store.statuses import status_history
+from aggregator.store.published.statuses import status_history
 
 router = APIRouter(tags=["margin"])
 

@@ -21,7 +21,7 @@ from aggregator.api.schemas import (
     UserPage,
 )
 from aggregator.api.status_reader import RenderedStatus
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
 
 router = APIRouter(tags=["margin"])
 

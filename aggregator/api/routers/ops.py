@@ -11,7 +11,7 @@ from starlette.responses import Response
 from aggregator.api.deps import ContextDep
 from aggregator.api.responses import Json
 from aggregator.api.schemas import Health, Readiness
-from aggregator.store.freshness import chain_freshness
+from aggregator.store.observed.freshness import chain_freshness
 
 router = APIRouter(tags=["ops"])
 

@@ -13,7 +13,7 @@ from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS
 from aggregator.api.schemas import AssetList, ChainList
 from aggregator.api.views import iso
-from aggregator.store.freshness import chain_freshness
+from aggregator.store.observed.freshness import chain_freshness
 
 router = APIRouter(tags=["reference"])
 

@@ -43,7 +43,7 @@ from aggregator.publish.venues import (
 from aggregator.risk.document import PortfolioError, parse_portfolio
 from aggregator.risk.output import result_to_json
 from aggregator.risk.whatif import Change, WhatIfError, apply_changes
-from aggregator.store.venue_reads import venue_from_document
+from aggregator.store.observed.venue_reads import venue_from_document
 from aggregator.venues.whatif import apply_venue_changes
 
 router = APIRouter(tags=["what-if"])

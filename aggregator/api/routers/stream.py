@@ -25,8 +25,8 @@ from aggregator.api.errors import ApiError
 from aggregator.api.routers.margin import ERRORS
 from aggregator.api.stream_hub import StatusEvent
 from aggregator.publish.documents import complete, published_statuses
-from aggregator.store import users as user_repo
-from aggregator.store.statuses import documents_after
+from aggregator.store.accounts import users as user_repo
+from aggregator.store.published.statuses import documents_after
 
 router = APIRouter(tags=["stream"])
 

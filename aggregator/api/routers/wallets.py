@@ -27,7 +27,7 @@ from aggregator.api.schemas import (
     WalletNonceRequest,
 )
 from aggregator.api.views import iso
-from aggregator.store import users as user_repo
+from aggregator.store.accounts import users as user_repo
 from aggregator.store.errors import UnknownUser, WalletTaken
 
 router = APIRouter(tags=["wallets"])

@@ -29,9 +29,9 @@ from aggregator.demo import demo_evm_wallet
 from aggregator.polling import poll_chain
 from aggregator.publish import publish
 from aggregator.specs import chain_spec
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.migrate import upgrade_to_head
-from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import (
     AnvilNode,
     EvmDeployment,

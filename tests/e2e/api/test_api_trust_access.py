@@ -409,7 +409,7 @@ async def test_a_keyed_read_from_the_cache_answers_as_the_full_path_and_shares_i
 ) -> None:
     """Keyed reads of a cached status are served before the framework (api/fast_reads.py):
     the same body and headers as the first, uncached read, and the same rate-limit bucket."""
-    from aggregator.store import auth as auth_repo
+    from aggregator.store.accounts import auth as auth_repo
     from aggregator.store.database import Database
 
     database = Database(trust_world.database_url)

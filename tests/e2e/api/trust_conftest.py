@@ -37,9 +37,9 @@ from aggregator.config import LoadedConfig, load_config
 from aggregator.polling import poll_chain, wallet_owners
 from aggregator.publish import publish
 from aggregator.specs import chain_spec
-from aggregator.store import auth as auth_repo
+from aggregator.store.accounts import auth as auth_repo
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.evm.trust_devnet import deploy_attestation_verifier
 from chains.registry import build_adapter

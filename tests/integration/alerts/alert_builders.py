@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import text
 
 from aggregator.alerts.config import AlertKind, AlertSettings, WebhookConfig
+from aggregator.store.accounts.users import add_user
 from aggregator.store.database import Database
-from aggregator.store.statuses import StatusRecord, publish_statuses
-from aggregator.store.users import add_user
+from aggregator.store.published.statuses import StatusRecord, publish_statuses
 
 SECRET_ENV = "XMARGIN_TEST_HOOK_SECRET"
 SECRET = "whsec-test-0123456789abcdef"

@@ -6,7 +6,7 @@ import pytest
 from alert_builders import publish, query, status, users, webhook
 
 from aggregator.store.database import Database
-from aggregator.store.statuses import publish_statuses
+from aggregator.store.published.statuses import publish_statuses
 
 URL = "http://127.0.0.1:9/hook"
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aggregator.auth.errors import AuthError
 from aggregator.cli import app
-from aggregator.store.auth import (
+from aggregator.store.accounts.auth import (
     ApiKeyExists,
     UnknownApiKey,
     authenticate_api_key,

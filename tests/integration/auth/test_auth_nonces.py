@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from aggregator.store.auth import (
+from aggregator.store.accounts.auth import (
     NonceAlreadyUsed,
     NonceError,
     NonceExpired,
@@ -20,9 +20,9 @@ from aggregator.store.auth import (
     create_nonce,
     prune_nonces,
 )
+from aggregator.store.accounts.users import add_user
 from aggregator.store.database import Database
 from aggregator.store.errors import UnknownUser
-from aggregator.store.users import add_user
 
 CHAIN = "eip155:1"
 ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

@@ -22,8 +22,8 @@ from aggregator.config import load_config
 from aggregator.polling import poll_chains
 from aggregator.publish import publish
 from aggregator.specs import chain_spec
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database, libpq_url
-from aggregator.store.users import add_user, link_wallet
 from chains.evm.devnet import AnvilNode, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter
 from tests.e2e.conftest import write_config

@@ -28,8 +28,8 @@ from aggregator.publish import publish
 from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from chains.evm.anvil import DevnetRpc
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter

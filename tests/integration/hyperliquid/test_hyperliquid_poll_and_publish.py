@@ -18,9 +18,9 @@ from aggregator.publish import publish
 from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observations import latest_observations
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.observed.observations import latest_observations
 from chains.registry import build_adapter
 
 REPO = Path(__file__).resolve().parents[3]

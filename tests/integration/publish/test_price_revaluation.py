@@ -22,10 +22,10 @@ from aggregator.publish.passes import publish_shard
 from aggregator.publish.reprice import reprice
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.markets import record_market
-from aggregator.store.statuses import get_status
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.published.markets import record_market
+from aggregator.store.published.statuses import get_status
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.evm.devnet import set_price as set_feed_answer
 from chains.registry import build_adapter

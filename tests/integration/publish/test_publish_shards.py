@@ -28,16 +28,16 @@ from aggregator.publish.value import value_portfolio
 from aggregator.publish.write import shard_lock
 from aggregator.risk.output import portfolio_to_document, result_to_json
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet, wallets_of_user
 from aggregator.store.database import Database
 from aggregator.store.locks import try_advisory_lock
-from aggregator.store.observations import (
+from aggregator.store.observed.observations import (
     ChainObservations,
     latest_observations,
     record_snapshot,
 )
-from aggregator.store.pruning import prune_observations
-from aggregator.store.statuses import get_status
-from aggregator.store.users import add_user, link_wallet, wallets_of_user
+from aggregator.store.observed.pruning import prune_observations
+from aggregator.store.published.statuses import get_status
 from chains.base import (
     Address,
     ChainSnapshot,

@@ -16,10 +16,10 @@ from sqlalchemy import text
 from aggregator.config import LoadedConfig, load_config
 from aggregator.publish import publish
 from aggregator.publish.documents import published_status
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observations import record_snapshot
-from aggregator.store.statuses import get_status
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.observed.observations import record_snapshot
+from aggregator.store.published.statuses import get_status
 from chains.base import (
     Address,
     ChainSnapshot,

@@ -16,11 +16,11 @@ from aggregator.polling import poll_chain
 from aggregator.publish import publish
 from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observations import latest_observations, price_history
-from aggregator.store.statuses import status_history
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.observed.observations import latest_observations, price_history
+from aggregator.store.published.statuses import status_history
 from aggregator.valuation import ewma_volatility
 from chains.evm.devnet import (
     AnvilNode,

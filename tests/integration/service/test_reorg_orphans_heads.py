@@ -25,10 +25,10 @@ from aggregator.polling import poll_chain
 from aggregator.publish import publish
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observations import latest_observations
-from aggregator.store.statuses import get_status, status_history
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.observed.observations import latest_observations
+from aggregator.store.published.statuses import get_status, status_history
 from chains.evm.anvil import DevnetRpc
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter

@@ -11,8 +11,8 @@ from aggregator.polling import poll_chain
 from aggregator.publish import publish
 from aggregator.publish.documents import published_status
 from aggregator.specs import chain_spec
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from chains.registry import build_adapter
 from chains.solana.localnet import LocalSolana
 from chains.solana.localnet.demo import DEMO_SOLANA, seed_demo_world

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from aggregator.store.database import Database
-from aggregator.store.statuses import StatusRecord
+from aggregator.store.published.statuses import StatusRecord
 from chains.base import (
     Address,
     ChainSnapshot,

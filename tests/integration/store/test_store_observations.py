@@ -21,7 +21,7 @@ from store_builders import (
 )
 
 from aggregator.store.database import Database
-from aggregator.store.observations import UNLINKED_ACCOUNT
+from aggregator.store.observed.observations import UNLINKED_ACCOUNT
 from aggregator.store.repositories import (
     ChainObservations,
     add_user,

@@ -17,7 +17,8 @@ from store_builders import ALICE_EVM, BOB_EVM, eth, snapshot, status, usdc
 
 from aggregator.store.database import Database, libpq_url
 from aggregator.store.migrate import alembic_config, upgrade_to_head
-from aggregator.store.observations import record_snapshot
+from aggregator.store.observed.observations import record_snapshot
+from aggregator.store.observed.pruning import prune_observations
 from aggregator.store.partitions import (
     HISTORY_TABLE,
     LINE_TABLES,
@@ -30,8 +31,7 @@ from aggregator.store.partitions import (
     line_partitions,
     partitions_of,
 )
-from aggregator.store.pruning import prune_observations
-from aggregator.store.statuses import write_statuses
+from aggregator.store.published.statuses import write_statuses
 
 KEEP = Retention(observations=timedelta(days=7), history=timedelta(days=90))
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from procrastinate import App
 
 from aggregator.config import LoadedConfig, load_config
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from aggregator.work.app import build_app
 from aggregator.work.dispatch import dispatch_round
 from aggregator.work.follow import follow_chain, stored_cursor

@@ -25,8 +25,8 @@ from aggregator.config import load_config
 from aggregator.polling.shards import poll_shard
 from aggregator.specs import chain_spec
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from aggregator.work.app import build_app
 from aggregator.work.locks import POLL_SHARD
 from aggregator.work.refresh import defer_shard_poll

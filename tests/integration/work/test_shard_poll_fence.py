@@ -17,9 +17,9 @@ from aggregator.polling import poll_chain, wallet_owners
 from aggregator.polling.shards import poll_shard
 from aggregator.publish.passes import publish
 from aggregator.store import models as m
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.pruning import prune_observations
-from aggregator.store.users import add_user, link_wallet
+from aggregator.store.observed.pruning import prune_observations
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from tests.e2e.conftest import write_config
 

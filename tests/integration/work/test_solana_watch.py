@@ -15,8 +15,8 @@ import pytest_asyncio
 from procrastinate import App
 
 from aggregator.config import LoadedConfig, load_config
+from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.users import add_user, link_wallet
 from aggregator.work.app import build_app
 from aggregator.work.solana_watch import SolanaWatcher, WatchStatus, solana_watchers
 from chains.solana.localnet import LocalSolana, keypair_from_seed

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from aggregator.alerts.outbox import transitions
-from aggregator.store.statuses import StatusRecord
+from aggregator.store.published.statuses import StatusRecord
 
 
 def _status(state: str, *stale: str) -> StatusRecord:

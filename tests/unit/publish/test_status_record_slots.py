@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from aggregator.publish.render import status_record
-from aggregator.store.statuses import StatusRecord
+from aggregator.store.published.statuses import StatusRecord
 
 
 def _document(health_factor: str | None) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aggregator.polling.reorg import judge_read_point
-from aggregator.store.observations import StoredHead
+from aggregator.store.observed.observations import StoredHead
 from chains.base import HeadCheck, ReadPoint
 
 URL = "http://node.example"

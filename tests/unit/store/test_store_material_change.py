@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from aggregator.store.statuses import StatusRecord, changed_materially
+from aggregator.store.published.statuses import StatusRecord, changed_materially
 
 ONE_PERCENT = Decimal("0.01")
 BASE = StatusRecord(

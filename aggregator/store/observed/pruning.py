@@ -10,8 +10,8 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
-from aggregator.store.markets import heads_in_use, prune_markets
 from aggregator.store.partitions import Retention, Rotation, rotate
+from aggregator.store.published.markets import heads_in_use, prune_markets
 
 
 @dataclass(frozen=True, slots=True)

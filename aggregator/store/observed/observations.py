@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store import models as m
 from aggregator.store.database import Database
-from aggregator.store.venue_reads import venue_rows
+from aggregator.store.observed.venue_reads import venue_rows
 from chains.base import (
     Address,
     ChainSnapshot,
