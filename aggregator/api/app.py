@@ -10,12 +10,13 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
+from aggregator.api.access.deps import enforce_access
+from aggregator.api.access.limits import BodyLimitMiddleware
+from aggregator.api.access.security import RateLimitHeaders, declare_security
 from aggregator.api.context import ApiContext
-from aggregator.api.deps import enforce_access
 from aggregator.api.errors import install_error_handlers
-from aggregator.api.fast_reads import FastStatusReads
-from aggregator.api.limits import BodyLimitMiddleware
 from aggregator.api.metrics import MetricsMiddleware
+from aggregator.api.reads.fast_reads import FastStatusReads
 from aggregator.api.routers import (
     attestation,
     auth,
@@ -29,7 +30,6 @@ from aggregator.api.routers import (
     stream,
     wallets,
 )
-from aggregator.api.security import RateLimitHeaders, declare_security
 
 DESCRIPTION = """
 Cross-chain margin status for DeFi front ends.

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
+from aggregator.api.access.security import ApiKeyCache, Trust
 from aggregator.api.metrics import ApiMetrics
-from aggregator.api.security import ApiKeyCache, Trust
-from aggregator.api.status_reader import StatusReader
-from aggregator.api.stream_hub import StatusHub
+from aggregator.api.reads.status_reader import StatusReader
+from aggregator.api.reads.stream_hub import StatusHub
 from aggregator.auth.signing_key import load_signing_key
 from aggregator.auth.tokens import SessionKeyError, load_session_keyring
 from aggregator.config import LoadedConfig

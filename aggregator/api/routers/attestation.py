@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from aggregator.api.deps import CallerDep, ContextDep, authorize_user
+from aggregator.api.access.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.views import iso
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import Attestation, ErrorResponse
-from aggregator.api.views import iso
 from aggregator.attest import AttestationDomain, AttestationError, attest
 from aggregator.publish.documents import published_status
 

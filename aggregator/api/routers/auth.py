@@ -15,9 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from aggregator.api import proofs
-from aggregator.api.deps import ContextDep, api_context
+from aggregator.api.access import proofs
+from aggregator.api.access.deps import ContextDep, api_context
+from aggregator.api.access.security import remember_decision
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.views import iso
 from aggregator.api.responses import Json
 from aggregator.api.routers.wallets import PROOF_ERRORS
 from aggregator.api.schemas import (
@@ -27,8 +29,6 @@ from aggregator.api.schemas import (
     SignedMessage,
     SignInNonceRequest,
 )
-from aggregator.api.security import remember_decision
-from aggregator.api.views import iso
 from aggregator.auth import tokens
 from aggregator.store.accounts import users as user_repo
 

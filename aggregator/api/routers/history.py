@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from aggregator.api.access.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.cursor import decode_cursor, encode_cursor
-from aggregator.api.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.views import render_summary
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import HistoryPage
-from aggregator.api.views import render_summary
 from aggregator.store.published.statuses import status_history
 
 router = APIRouter(tags=["margin"])

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
 from aggregator.addresses import caip10
+from aggregator.api.access.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.accounts import parse_account
 from aggregator.api.cursor import decode_cursor, encode_cursor
-from aggregator.api.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError, error_body
+from aggregator.api.reads.status_reader import RenderedStatus
 from aggregator.api.responses import Json
 from aggregator.api.schemas import (
     BatchRequest,
@@ -20,7 +21,6 @@ from aggregator.api.schemas import (
     MarginStatus,
     UserPage,
 )
-from aggregator.api.status_reader import RenderedStatus
 from aggregator.store.accounts import users as user_repo
 
 router = APIRouter(tags=["margin"])

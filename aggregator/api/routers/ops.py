@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from aggregator.api.deps import ContextDep
+from aggregator.api.access.deps import ContextDep
 from aggregator.api.responses import Json
 from aggregator.api.schemas import Health, Readiness
 from aggregator.store.observed.freshness import chain_freshness

@@ -8,11 +8,11 @@ from decimal import Decimal
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from aggregator.api.deps import ContextDep
+from aggregator.api.access.deps import ContextDep
+from aggregator.api.reads.views import iso
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS
 from aggregator.api.schemas import AssetList, ChainList
-from aggregator.api.views import iso
 from aggregator.store.observed.freshness import chain_freshness
 
 router = APIRouter(tags=["reference"])

@@ -18,8 +18,9 @@ import anyio
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from aggregator.api.deps import CallerDep, ContextDep, authorize_user
+from aggregator.api.access.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.views import render_status
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import (
@@ -30,7 +31,6 @@ from aggregator.api.schemas import (
     SimulateRequest,
     SimulateResponse,
 )
-from aggregator.api.views import render_status
 from aggregator.margin import RiskParams, evaluate
 from aggregator.publish.documents import published_status
 from aggregator.publish.portfolios import risk_params

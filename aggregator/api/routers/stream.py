@@ -19,11 +19,11 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
+from aggregator.api.access.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.accounts import parse_account
-from aggregator.api.deps import CallerDep, ContextDep, authorize_user
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.stream_hub import StatusEvent
 from aggregator.api.routers.margin import ERRORS
-from aggregator.api.stream_hub import StatusEvent
 from aggregator.publish.documents import complete, published_statuses
 from aggregator.store.accounts import users as user_repo
 from aggregator.store.published.statuses import documents_after
@@ -188,7 +188,7 @@ async def _first_events(
 ) -> tuple[list[StatusEvent], dict[int, int]]:
     """The replay (users with a position: the history after it) and the snapshot (the others:
     their current status), and each user's seq after them."""
-    from aggregator.api.stream_hub import event_of
+    from aggregator.api.reads.stream_hub import event_of
 
     fresh = [u for u in user_ids if u not in resume]
     async with context.database.session() as session:

@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from aggregator.addresses import caip10
-from aggregator.api import proofs
-from aggregator.api.deps import ContextDep
+from aggregator.api.access import proofs
+from aggregator.api.access.deps import ContextDep
 from aggregator.api.errors import ApiError
+from aggregator.api.reads.views import iso
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import (
@@ -26,7 +27,6 @@ from aggregator.api.schemas import (
     SignedMessage,
     WalletNonceRequest,
 )
-from aggregator.api.views import iso
 from aggregator.store.accounts import users as user_repo
 from aggregator.store.errors import UnknownUser, WalletTaken
 

@@ -3,7 +3,7 @@
 Money, prices and ratios are decimal strings in human units (floats cannot round-trip
 18-decimal amounts); USD fields end in `_usd`; chains are CAIP-2 and accounts CAIP-10 ids;
 times RFC 3339. A number that does not exist is `null` with a sibling `*_reason`.
-Responses are rendered by `aggregator.api.views`; these models document them (a test checks
+Responses are rendered by `aggregator.api.reads.views`; these models document them (a test checks
 that every rendered status validates against `MarginStatus`).
 """
 

@@ -407,7 +407,7 @@ async def test_the_openapi_document_declares_the_security(trust_world: TrustWorl
 async def test_a_keyed_read_from_the_cache_answers_as_the_full_path_and_shares_its_bucket(
     trust_world: TrustWorld,
 ) -> None:
-    """Keyed reads of a cached status are served before the framework (api/fast_reads.py):
+    """Keyed reads of a cached status are served before the framework (api/reads/fast_reads.py):
     the same body and headers as the first, uncached read, and the same rate-limit bucket."""
     from aggregator.store.accounts import auth as auth_repo
     from aggregator.store.database import Database

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aggregator.api.status_reader import StatusReader
-from aggregator.api.stream_hub import StatusEvent, StatusHub
+from aggregator.api.reads.status_reader import StatusReader
+from aggregator.api.reads.stream_hub import StatusEvent, StatusHub
 from aggregator.config import load_config
 from aggregator.store.database import Database
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from aggregator.api.reads.views import liquidation_reason, render_status, render_summary
 from aggregator.api.schemas import MarginStatus
-from aggregator.api.views import liquidation_reason, render_status, render_summary
 from aggregator.margin import evaluate
 from aggregator.risk.document import parse_portfolio
 from aggregator.risk.output import result_to_json

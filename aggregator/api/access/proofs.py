@@ -18,7 +18,7 @@ from aggregator.addresses import AddressError, caip10, normalize_address
 from aggregator.api.accounts import chain_key_of
 from aggregator.api.context import ApiContext
 from aggregator.api.errors import ApiError
-from aggregator.api.views import iso
+from aggregator.api.reads.views import iso
 from aggregator.auth.eip1271 import ChainReadError
 from aggregator.auth.errors import AuthError
 from aggregator.auth.proof import ExpectedProof, VerifiedProof, verify_proof

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from aggregator.api.errors import ApiError
 from aggregator.api.metrics import ApiMetrics
+from aggregator.api.reads.views import render_status
 from aggregator.api.responses import dumps
-from aggregator.api.views import render_status
 from aggregator.config import LoadedConfig
 from aggregator.publish.documents import complete
 from aggregator.store.accounts import users as user_repo

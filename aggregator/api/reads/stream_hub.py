@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from aggregator.api.metrics import ApiMetrics
+from aggregator.api.reads.status_reader import StatusReader
+from aggregator.api.reads.views import render_status
 from aggregator.api.responses import dumps
-from aggregator.api.status_reader import StatusReader
-from aggregator.api.views import render_status
 from aggregator.publish.documents import complete
 from aggregator.store.database import Database, libpq_url
 from aggregator.store.published.statuses import (

@@ -18,11 +18,11 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aggregator.api.access.deps import key_bucket, rate_limited
+from aggregator.api.access.security import group_needs_credentials
 from aggregator.api.context import ApiContext
-from aggregator.api.deps import key_bucket, rate_limited
 from aggregator.api.errors import error_body
 from aggregator.api.responses import dumps
-from aggregator.api.security import group_needs_credentials
 from aggregator.auth.ratelimit import RateDecision
 
 ROUTE_PATH = "/v1/users/{user}/margin"

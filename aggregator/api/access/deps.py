@@ -4,7 +4,7 @@
 `Authorization: Bearer <credential>` — a sign-in session token (`xms1.`) or an operator API key
 (`xmk_`) — checks it, and takes one request from its rate-limit bucket. `enforce_access` (a
 router-level dependency, see `app.py`) refuses what the route's access group does not allow
-(`aggregator.api.security`), and `authorize_user` what the caller may not read of one user.
+(`aggregator.api.access.security`), and `authorize_user` what the caller may not read of one user.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
-from aggregator.api.context import ApiContext
-from aggregator.api.errors import ApiError
-from aggregator.api.security import (
+from aggregator.api.access.security import (
     WWW_AUTHENTICATE,
     access_group,
     group_needs_credentials,
     remember_decision,
 )
+from aggregator.api.context import ApiContext
+from aggregator.api.errors import ApiError
 from aggregator.auth import tokens
 from aggregator.auth.api_keys import SCOPES, scope_allows
 from aggregator.auth.errors import AuthError
