@@ -25,6 +25,7 @@ from tests.e2e.conftest import write_config
 from tests.e2e.fault_processes import Running, spawn
 from tests.e2e.test_work_queue import WALLETS, WORK, _dispatch, _query, _until_idle
 from tests.fault_rpc_proxy import RpcProxy
+from tests.queue_jobs import EMPTY_QUEUE
 
 SHARDS = 4
 
@@ -55,11 +56,7 @@ async def test_two_workers_poll_every_shard_once_and_redo_a_killed_workers_shard
     queue_node: str,
     tmp_path: Path,
 ) -> None:
-    _query(
-        database_url,
-        "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-        "procrastinate_workers RESTART IDENTITY CASCADE",
-    )
+    _query(database_url, EMPTY_QUEUE)
     proxy = await RpcProxy(queue_node).start()
     held = asyncio.Event()
     path = write_config(tmp_path, {"a": [proxy.url]}, service={"publish_shards": SHARDS})

@@ -24,6 +24,7 @@ from aggregator.work.locks import POLL, PUBLISH_SHARD, REAP, REPRICE
 from tests.e2e.conftest import QUEUE_WALLETS, write_config
 from tests.e2e.fault_processes import Running, spawn
 from tests.fault_rpc_proxy import RpcProxy
+from tests.queue_jobs import EMPTY_QUEUE
 
 WALLETS = QUEUE_WALLETS
 SHARDS = 4
@@ -64,11 +65,7 @@ async def _dispatch(path: Path, database_url: str, cwd: Path) -> str:
 async def test_workers_do_each_round_once_and_reap_a_killed_workers_job(
     db: Database, database_url: str, queue_node: str, tmp_path: Path
 ) -> None:
-    _query(
-        database_url,
-        "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-        "procrastinate_workers RESTART IDENTITY CASCADE",
-    )
+    _query(database_url, EMPTY_QUEUE)
     proxy = await RpcProxy(queue_node).start()
     held = asyncio.Event()
     path = write_config(tmp_path, {"a": [proxy.url]}, service={"publish_shards": SHARDS})

@@ -24,6 +24,7 @@ from aggregator.work.locks import POLL_SHARD
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from tests.e2e.conftest import write_config
 from tests.fault_rpc_proxy import RpcProxy
+from tests.queue_jobs import empty_queue
 
 SHARDS = 4
 WALLETS = [f"0x000000000000000000000000000000000000F00{i}" for i in range(1, 5)]
@@ -77,10 +78,7 @@ async def app(db: Database, database_url: str, tmp_path: Path) -> AsyncIterator[
     config = _config(tmp_path, "http://127.0.0.1:1")
     work = build_app(database_url, config, max_connections=2)
     async with work.open_async():
-        await work.connector.execute_query_async(
-            "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-            "procrastinate_workers RESTART IDENTITY CASCADE"
-        )
+        await empty_queue(work)
         yield work
 
 

@@ -30,11 +30,12 @@ from aggregator.store.database import Database
 from aggregator.work.app import build_app
 from aggregator.work.locks import POLL_SHARD
 from aggregator.work.refresh import defer_shard_poll
-from aggregator.work.tasks import POLL_SHARD_RETRIES, SERVICES
+from aggregator.work.tasks import POLL_SHARD_RETRIES
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.registry import build_adapter
 from tests.e2e.conftest import write_config
 from tests.fault_rpc_proxy import RpcProxy
+from tests.queue_jobs import empty_queue, run_due_jobs
 
 SHARDS = 4
 WALLETS = [f"0x00000000000000000000000000000000000FA1{i:02x}" for i in range(1, 9)]
@@ -158,15 +159,6 @@ async def test_a_failed_shard_poll_is_retried_within_budget_through_the_queue(
     app = build_app(database_url, config, max_connections=3)
     services = Services(config=config, database=db, adapters={"a": adapter})
 
-    async def run_due_jobs() -> None:
-        await app.run_worker_async(
-            wait=False,
-            concurrency=1,
-            additional_context={SERVICES: services},
-            install_signal_handlers=False,
-            delete_jobs="never",
-        )
-
     async def make_due() -> None:
         await app.connector.execute_query_async(
             "UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"
@@ -174,20 +166,17 @@ async def test_a_failed_shard_poll_is_retried_within_budget_through_the_queue(
 
     try:
         async with app.open_async():
-            await app.connector.execute_query_async(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers, "
-                "procrastinate_jobs, procrastinate_workers RESTART IDENTITY CASCADE"
-            )
+            await empty_queue(app)
             proxy.failing = {WALLETS[0][2:].lower()}
             assert await defer_shard_poll(app, "a", bad, SHARDS)
-            await run_due_jobs()
+            await run_due_jobs(app, services)
             # The run failed (recorded), and deferred its retry: queued, not yet due.
             assert await _shard_jobs(app) == [("succeeded", 0, True), ("todo", 1, False)]
             assert await _count(db, m.Balance.user_id == user) == 0
             # Every retry that fails defers the next, until the budget is spent.
             for attempt in range(1, POLL_SHARD_RETRIES + 1):
                 await make_due()
-                await run_due_jobs()
+                await run_due_jobs(app, services)
                 jobs = await _shard_jobs(app)
                 assert [job[0] for job in jobs[: attempt + 1]] == ["succeeded"] * (attempt + 1)
             jobs = await _shard_jobs(app)
@@ -203,10 +192,10 @@ async def test_a_failed_shard_poll_is_retried_within_budget_through_the_queue(
 
             # A new failure, then the endpoint answers again: the retry writes the lines.
             assert await defer_shard_poll(app, "a", bad, SHARDS)
-            await run_due_jobs()
+            await run_due_jobs(app, services)
             proxy.failing = set()
             await make_due()
-            await run_due_jobs()
+            await run_due_jobs(app, services)
             assert (await _shard_jobs(app))[-1] == ("succeeded", 1, True)
             assert await _count(db, m.Balance.user_id == user) > 0
     finally:

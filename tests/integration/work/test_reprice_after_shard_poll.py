@@ -25,11 +25,11 @@ from aggregator.store.published.statuses import get_status
 from aggregator.work.app import build_app
 from aggregator.work.locks import POLL_SHARD, REPRICE
 from aggregator.work.refresh import defer_shard_poll
-from aggregator.work.tasks import SERVICES
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.evm.devnet import set_price as set_feed_answer
 from chains.registry import build_adapter
 from tests.e2e.conftest import write_config
+from tests.queue_jobs import empty_queue, run_due_jobs
 
 SHARDS = 2
 ETH_HOLDER = "0x00000000000000000000000000000000000E7501"
@@ -83,21 +83,12 @@ async def test_a_shard_poll_that_reads_a_moved_price_defers_a_repricing_of_the_e
         await set_feed_answer(anvil.url, deployment, "ETH", 3_300_00000000)
         await mine(anvil.url, 3)
         async with app.open_async():
-            await app.connector.execute_query_async(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers, "
-                "procrastinate_jobs, procrastinate_workers RESTART IDENTITY CASCADE"
-            )
+            await empty_queue(app)
             # The USDC holder's shard: the poll reads the chain's prices, not the ETH
             # holder's balance.
             assert await defer_shard_poll(app, "local", usdc_user % SHARDS, SHARDS)
             services = Services(config=config, database=db, adapters={"local": adapter})
-            await app.run_worker_async(
-                wait=False,
-                concurrency=1,
-                additional_context={SERVICES: services},
-                install_signal_handlers=False,
-                delete_jobs="never",
-            )
+            await run_due_jobs(app, services)
             jobs = await _jobs(app)
     finally:
         await adapter.aclose()

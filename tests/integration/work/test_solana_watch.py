@@ -21,6 +21,7 @@ from aggregator.work.app import build_app
 from aggregator.work.solana_watch import SolanaWatcher, WatchStatus, solana_watchers
 from chains.solana.localnet import LocalSolana, keypair_from_seed
 from chains.solana.localnet.demo import DEMO_SOLANA, seed_demo_world
+from tests.queue_jobs import empty_queue
 
 REPO = Path(__file__).resolve().parents[3]
 CHAIN = "devnet_solana"
@@ -57,10 +58,7 @@ def _config(tmp_path: Path, rpc_url: str, ws_url: str | None) -> LoadedConfig:
 async def queue(db: Database, database_url: str) -> AsyncIterator[App]:
     app = build_app(database_url, load_config(REPO / "config" / "devnet.toml"), max_connections=3)
     async with app.open_async():
-        await app.connector.execute_query_async(
-            "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-            "procrastinate_workers RESTART IDENTITY CASCADE"
-        )
+        await empty_queue(app)
         yield app
 
 

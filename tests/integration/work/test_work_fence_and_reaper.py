@@ -17,6 +17,7 @@ from aggregator.work.app import build_app
 from aggregator.work.locks import POLL, poll_lock
 from aggregator.work.passes import run_shard
 from aggregator.work.reaper import reap_stalled
+from tests.queue_jobs import empty_queue
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -30,10 +31,7 @@ async def config() -> LoadedConfig:
 async def app(db: Database, database_url: str, config: LoadedConfig) -> AsyncIterator[App]:
     work = build_app(database_url, config, max_connections=2)
     async with work.open_async():
-        await work.connector.execute_query_async(
-            "TRUNCATE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
-            "procrastinate_workers RESTART IDENTITY CASCADE"
-        )
+        await empty_queue(work)
         yield work
 
 
