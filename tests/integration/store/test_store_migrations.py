@@ -29,6 +29,7 @@ VIEWS = {
     "v_chain_freshness",
     "v_poll_errors",
     "v_user_venues",
+    "v_shard_freshness",
 }
 
 

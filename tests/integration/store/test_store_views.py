@@ -8,6 +8,7 @@ from decimal import Decimal
 from store_builders import ALICE_EVM, BOB_EVM, T0, eth, rows, snapshot, status, usdc
 
 from aggregator.store.database import Database
+from aggregator.store.observed.observations import ShardKey
 from aggregator.store.refs import ChainRef
 from aggregator.store.repositories import (
     add_user,
@@ -213,5 +214,57 @@ async def test_chain_freshness_and_poll_errors(db: Database) -> None:
             "kind": "poll_failed",
             "subject": "solana",
             "message": "connection refused",
+        },
+    ]
+
+
+async def test_shard_freshness_shows_the_failing_shard_the_chain_view_hides(db: Database) -> None:
+    owners = await _setup(db)
+    both = {ShardKey(0, 2): 100, ShardKey(1, 2): 100}
+    for shard, height in both.items():
+        await record_snapshot(db, snapshot(height), owners, T0, 10, shard=shard)
+    # Shard 1/2 then fails, while shard 0/2 goes on reading newer blocks; shard 0/4 (another
+    # split) never had a good poll.
+    await record_poll_failure(
+        db, "ethereum", T0 + timedelta(seconds=5), 3000, "upstream 500", shard=ShardKey(1, 2)
+    )
+    await record_poll_failure(db, "ethereum", T0, 5, "connection refused", shard=ShardKey(0, 4))
+    await record_snapshot(
+        db, snapshot(101), owners, T0 + timedelta(seconds=12), 10, shard=ShardKey(0, 2)
+    )
+
+    chain = await rows(
+        db, "SELECT height, failures_since_head FROM v_chain_freshness WHERE chain = 'ethereum'"
+    )
+    assert chain == [{"height": 101, "failures_since_head": 0}]  # the newest head, any shard
+    shards = await rows(
+        db,
+        "SELECT shard_index, shard_count, height, last_poll_ok, last_error, failures_since_head "
+        "FROM v_shard_freshness WHERE chain = 'ethereum' ORDER BY shard_count, shard_index",
+    )
+    assert shards == [
+        {
+            "shard_index": 0,
+            "shard_count": 2,
+            "height": 101,
+            "last_poll_ok": True,
+            "last_error": None,
+            "failures_since_head": 0,
+        },
+        {
+            "shard_index": 1,
+            "shard_count": 2,
+            "height": 100,
+            "last_poll_ok": False,
+            "last_error": "upstream 500",
+            "failures_since_head": 1,
+        },
+        {
+            "shard_index": 0,
+            "shard_count": 4,
+            "height": None,
+            "last_poll_ok": False,
+            "last_error": "connection refused",
+            "failures_since_head": 1,
         },
     ]
