@@ -28,7 +28,8 @@ from aggregator.store.observed.lines import lines_at_heads
 from aggregator.store.observed.observations import existing_heads
 from aggregator.store.observed.venue_reads import StoredVenue, venue_document, venues_at_heads
 from aggregator.store.published.markets import get_markets
-from aggregator.store.published.statuses import StatusRecord, get_status, get_statuses
+from aggregator.store.published.status_reads import get_status, get_statuses
+from aggregator.store.published.statuses import StatusRecord
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,12 @@ from aggregator.store.observed.observations import (
     record_snapshot,
 )
 from aggregator.store.observed.pruning import PruneResult, prune_observations
+from aggregator.store.published.status_reads import get_status, status_history
 from aggregator.store.published.statuses import (
     STATUS_CHANNEL,
     StatusRecord,
     changed_materially,
-    get_status,
     publish_statuses,
-    status_history,
 )
 from aggregator.store.reference import sync_reference_data
 

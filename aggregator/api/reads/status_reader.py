@@ -23,7 +23,8 @@ from aggregator.publish.documents import complete
 from aggregator.store.accounts import users as user_repo
 from aggregator.store.accounts.users import UserRow
 from aggregator.store.database import Database
-from aggregator.store.published.statuses import StatusRecord, get_statuses
+from aggregator.store.published.status_reads import get_statuses
+from aggregator.store.published.statuses import StatusRecord
 
 MAX_CACHED = 200_000
 

@@ -26,12 +26,11 @@ from aggregator.api.reads.views import render_status
 from aggregator.api.responses import dumps
 from aggregator.publish.documents import complete
 from aggregator.store.database import Database, libpq_url
+from aggregator.store.published.status_reads import RecordedDocument, documents_after
 from aggregator.store.published.statuses import (
     PUBLISH_CHANNEL,
     STATUS_CHANNEL,
-    RecordedDocument,
     StatusRecord,
-    documents_after,
 )
 
 log = logging.getLogger("xmargin.api.stream")

@@ -15,7 +15,7 @@ from aggregator.api.reads.views import render_summary
 from aggregator.api.responses import Json
 from aggregator.api.routers.margin import ERRORS, UserParam
 from aggregator.api.schemas import HistoryPage
-from aggregator.store.published.statuses import status_history
+from aggregator.store.published.status_reads import status_history
 
 router = APIRouter(tags=["margin"])
 

@@ -26,7 +26,7 @@ from aggregator.api.reads.stream_hub import StatusEvent
 from aggregator.api.routers.margin import ERRORS
 from aggregator.publish.documents import complete, published_statuses
 from aggregator.store.accounts import users as user_repo
-from aggregator.store.published.statuses import documents_after
+from aggregator.store.published.status_reads import documents_after
 
 router = APIRouter(tags=["stream"])
 

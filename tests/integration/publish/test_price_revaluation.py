@@ -25,7 +25,7 @@ from aggregator.store import models as m
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.published.markets import record_market
-from aggregator.store.published.statuses import get_status
+from aggregator.store.published.status_reads import get_status
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
 from chains.evm.devnet import set_price as set_feed_answer
 from chains.registry import build_adapter

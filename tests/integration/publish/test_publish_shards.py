@@ -37,7 +37,7 @@ from aggregator.store.observed.observations import (
     record_snapshot,
 )
 from aggregator.store.observed.pruning import prune_observations
-from aggregator.store.published.statuses import get_status
+from aggregator.store.published.status_reads import get_status
 from chains.base import (
     Address,
     ChainSnapshot,

@@ -19,7 +19,7 @@ from aggregator.publish.documents import published_status
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.observed.observations import record_snapshot
-from aggregator.store.published.statuses import get_status
+from aggregator.store.published.status_reads import get_status
 from chains.base import (
     Address,
     ChainSnapshot,

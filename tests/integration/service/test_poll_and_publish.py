@@ -20,7 +20,7 @@ from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
 from aggregator.store.observed.observations import latest_observations, price_history
-from aggregator.store.published.statuses import status_history
+from aggregator.store.published.status_reads import status_history
 from aggregator.valuation import ewma_volatility
 from chains.evm.devnet import (
     AnvilNode,

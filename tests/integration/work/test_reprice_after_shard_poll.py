@@ -21,7 +21,7 @@ from aggregator.publish import publish
 from aggregator.specs import chain_spec
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.published.statuses import get_status
+from aggregator.store.published.status_reads import get_status
 from aggregator.work.app import build_app
 from aggregator.work.locks import POLL_SHARD, REPRICE
 from aggregator.work.refresh import defer_shard_poll
