@@ -25,11 +25,10 @@ from aggregator.polling.reorg import HeadVerdict, judge_read_point
 from aggregator.store.accounts.users import wallets_by_chain
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
+from aggregator.store.observed.observation_reads import latest_observations, recent_heads
 from aggregator.store.observed.observations import (
     PollFenced,
     ShardKey,
-    latest_observations,
-    recent_heads,
     record_poll_failure,
     record_snapshot,
 )

@@ -25,7 +25,7 @@ from aggregator.publish.value import value_portfolio
 from aggregator.publish.venues import read_points, stored_pairs, venue_view
 from aggregator.risk.output import portfolio_to_document, result_to_json
 from aggregator.store.observed.lines import lines_at_heads
-from aggregator.store.observed.observations import existing_heads
+from aggregator.store.observed.observation_reads import existing_heads
 from aggregator.store.observed.venue_reads import StoredVenue, venue_document, venues_at_heads
 from aggregator.store.published.markets import get_markets
 from aggregator.store.published.status_reads import get_status, get_statuses

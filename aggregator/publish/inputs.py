@@ -20,11 +20,8 @@ from aggregator.publish.portfolios import EPOCH, ObservedLine, ObservedPrice
 from aggregator.store.accounts.users import ShardWallet, wallets_of_shard
 from aggregator.store.database import Database
 from aggregator.store.observed.lines import HeldLine, lines_at_heads
-from aggregator.store.observed.observations import (
-    ChainObservations,
-    latest_observations,
-    price_history,
-)
+from aggregator.store.observed.observation_reads import latest_observations, price_history
+from aggregator.store.observed.observations import ChainObservations
 from aggregator.store.observed.venue_reads import StoredVenue, venues_at_heads
 from aggregator.valuation import ewma_volatility
 

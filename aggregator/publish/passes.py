@@ -30,7 +30,7 @@ from aggregator.publish.venues import read_points, stored_pairs, venue_json, ven
 from aggregator.publish.write import PUBLISH_LOCK, take_shard, tune_shard_session, write_shard
 from aggregator.risk.output import headline_to_json
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import orphaned_head_ids
+from aggregator.store.observed.observation_reads import orphaned_head_ids
 from aggregator.store.published.markets import record_market
 from aggregator.store.published.statuses import StatusRecord
 from aggregator.valuation.market import Market

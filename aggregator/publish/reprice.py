@@ -31,7 +31,7 @@ from aggregator.publish.passes import ShardReport, publish_shard
 from aggregator.publish.portfolios import ObservedPrice
 from aggregator.store import models as m
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import orphaned_head_ids
+from aggregator.store.observed.observation_reads import orphaned_head_ids
 from aggregator.store.published.markets import record_market
 
 __all__ = ["RepriceReport", "exposed_users", "moved_assets", "reprice"]

@@ -17,12 +17,11 @@ from aggregator.store.accounts.users import (
 )
 from aggregator.store.errors import UnknownUser, UserExists, WalletTaken
 from aggregator.store.locks import held_lock, lock_id, try_advisory_lock
+from aggregator.store.observed.observation_reads import latest_observations, price_history
 from aggregator.store.observed.observations import (
     ChainObservations,
     OwnedBalance,
     OwnedPosition,
-    latest_observations,
-    price_history,
     record_poll_failure,
     record_snapshot,
 )

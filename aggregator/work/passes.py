@@ -30,7 +30,7 @@ from aggregator.publish.inputs import read_market
 from aggregator.publish.market import PassMarket
 from aggregator.publish.passes import ShardReport, publish_shard
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import orphaned_head_ids
+from aggregator.store.observed.observation_reads import orphaned_head_ids
 from aggregator.store.published.markets import record_market
 from aggregator.work.fence import FencedDatabase, ShardAlreadyPublished, ShardBusy
 from aggregator.work.locks import PUBLISH_SHARD, publish_shard_lock

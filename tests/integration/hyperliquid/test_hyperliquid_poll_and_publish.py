@@ -20,7 +20,7 @@ from aggregator.specs import chain_spec
 from aggregator.store import models as m
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import latest_observations
+from aggregator.store.observed.observation_reads import latest_observations
 from chains.registry import build_adapter
 
 REPO = Path(__file__).resolve().parents[3]

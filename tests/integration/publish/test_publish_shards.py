@@ -31,11 +31,8 @@ from aggregator.store import models as m
 from aggregator.store.accounts.users import add_user, link_wallet, wallets_of_user
 from aggregator.store.database import Database
 from aggregator.store.locks import try_advisory_lock
-from aggregator.store.observed.observations import (
-    ChainObservations,
-    latest_observations,
-    record_snapshot,
-)
+from aggregator.store.observed.observation_reads import latest_observations
+from aggregator.store.observed.observations import ChainObservations, record_snapshot
 from aggregator.store.observed.pruning import prune_observations
 from aggregator.store.published.status_reads import get_status
 from chains.base import (

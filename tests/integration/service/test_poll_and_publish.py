@@ -19,7 +19,7 @@ from aggregator.specs import chain_spec
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.store.locks import held_lock
-from aggregator.store.observed.observations import latest_observations, price_history
+from aggregator.store.observed.observation_reads import latest_observations, price_history
 from aggregator.store.published.status_reads import status_history
 from aggregator.valuation import ewma_volatility
 from chains.evm.devnet import (

@@ -27,7 +27,7 @@ from aggregator.specs import chain_spec
 from aggregator.store import models as m
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import latest_observations
+from aggregator.store.observed.observation_reads import latest_observations
 from aggregator.store.published.status_reads import get_status, status_history
 from chains.evm.anvil import DevnetRpc
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet

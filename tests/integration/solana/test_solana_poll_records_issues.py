@@ -20,7 +20,7 @@ from aggregator.polling import poll_chain
 from aggregator.store import models as m
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
-from aggregator.store.observed.observations import latest_observations
+from aggregator.store.observed.observation_reads import latest_observations
 from chains.solana.adapter import SolanaAdapter
 from chains.solana.decoders import drift, kamino
 from chains.solana.localnet import DEMO_SOLANA, LocalSolana, demo_spec, seed_demo_world
