@@ -3,7 +3,8 @@
 Many `xmargin worker` processes, on any number of machines, run the jobs of one database; a
 dispatcher defers rounds of work. The units: a poll of one chain (`poll`) or of one (chain,
 shard) of its wallets (`poll_shard`, behind a cursor fence), an EVM head follower run
-(`follow`), a publish pass (`publish`, which defers one `publish_shard` per shard), alert delivery
+(`follow`), a chain's sweep (`sweep`: every shard's `poll_shard`, once per period), a publish
+pass (`publish`, which defers one `publish_shard` per shard), alert delivery
 (`deliver_alerts`) and pruning (`prune`), each calling the very function `xmargin cycle` and
 `xmargin run` call. Modules:
 

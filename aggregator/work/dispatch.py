@@ -8,7 +8,8 @@ when webhooks are configured, and `prune`). The polls, per chain:
   wallet of the chain, so many workers read one chain at once;
 - "activity": an EVM chain gets its head follower (`follow`: refreshes of the shards whose
   wallets its logs touched) and a Solana chain with `ws_url` is left to its watcher; both get
-  the sweeper (`sweep`: every shard once per `sweep_seconds`). Other chains as "shards".
+  the sweeper (a `sweep` job when the chain's `sweep_seconds` have passed: it defers every
+  shard's `poll_shard`). Other chains as "shards".
 
 Hyperliquid chains are always polled whole (`polling.shards`: their carried-over reads are the
 chain's). Every job carries a queueing lock, so while a
@@ -20,6 +21,7 @@ dispatcher, a cron `xmargin dispatch`) can therefore run at any time without dou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from procrastinate import App
 from procrastinate.exceptions import AlreadyEnqueued
@@ -36,12 +38,14 @@ from aggregator.work.locks import (
     PRUNE_LOCK,
     PUBLISH,
     PUBLISH_LOCK,
+    SWEEP,
     follow_lock,
     poll_lock,
     poll_shard_lock,
+    sweep_lock,
 )
 from aggregator.work.passes import PUBLISH_PRIORITY
-from aggregator.work.sweep import shards_with_wallets, sweep_chain
+from aggregator.work.sweep import shards_with_wallets, sweep_due
 
 POLL_PRIORITY = 10
 FOLLOW_PRIORITY = 30  # a follower is cheap and its refreshes are the freshest work
@@ -110,14 +114,9 @@ async def _defer_polls(
         elif mode == "activity" and activity_covered(config, chain):
             if settings.family == "evm":
                 await _defer(app, report, FOLLOW, follow_lock(chain), FOLLOW_PRIORITY, chain=chain)
-            if database is not None:
-                sweep = await sweep_chain(app, database, config, chain)
-                count = config.service.publish_shards
-                for index, job in sweep.deferred.items():
-                    report.deferred[poll_shard_lock(chain, index, count)] = job
-                report.still_queued.extend(
-                    poll_shard_lock(chain, index, count) for index in sweep.still_queued
-                )
+            period = timedelta(seconds=config.work.sweep_seconds)
+            if database is None or await sweep_due(database, chain, period):
+                await _defer(app, report, SWEEP, sweep_lock(chain), POLL_PRIORITY, chain=chain)
         else:
             await _defer_shards(app, report, database, config, chain)
 
@@ -126,8 +125,9 @@ async def dispatch_round(
     app: App, config: LoadedConfig, database: Database | None = None
 ) -> DispatchReport:
     """Defer one round; what was already queued is left as it is. `database` tells the
-    shard modes which shards hold wallets (without it every shard is deferred) and lets the
-    sweeper claim its period (without it there is no sweep).
+    shard modes which shards hold wallets (without it every shard is deferred) and whether a
+    chain's sweep is due (without it a `sweep` job is deferred each round: it claims the
+    period itself, so one that is not due does nothing).
 
     May raise: procrastinate.exceptions.ConnectorException (the database is unreachable),
     DatabaseUnavailable.

@@ -24,6 +24,7 @@ PRUNE = "xmargin.prune"
 DISPATCH = "xmargin.dispatch"
 REAP = "xmargin.reap"
 REPRICE = "xmargin.reprice"
+SWEEP = "xmargin.sweep"
 
 PERIODIC_TASKS = (DISPATCH, REAP)
 
@@ -46,6 +47,11 @@ def publish_shard_lock(index: int, count: int) -> str:
 def poll_shard_lock(chain: str, index: int, count: int) -> str:
     """One (chain, shard) poll (the same key as its advisory lock in `polling.poll_shard`)."""
     return shard_lock_of_poll(chain, ShardKey(index, count))
+
+
+def sweep_lock(chain: str) -> str:
+    """One chain's sweep (`work.sweep`: its claim of the period is the guard within)."""
+    return f"sweep:{chain}"
 
 
 def follow_lock(chain: str) -> str:

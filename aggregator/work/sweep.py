@@ -3,15 +3,17 @@
 Activity-driven refresh sees only what logs and account notifications show. The sweeper is
 what bounds everything else (a native-coin transfer, a rebasing token, interest accruing on
 aToken and debt balances, a notification lost while a socket was down): with `round_polls =
-"activity"`, each dispatch asks `claim_sweep` whether the chain's period has passed and, when
-it has, defers a `poll_shard` of every shard that holds a wallet of the chain. An unseen
-change therefore lasts at most one sweep period (plus the time the shard job waits in the
-queue).
+"activity"`, each dispatch looks whether the chain's period has passed (`sweep_due`) and,
+when it has, defers a `sweep` job (the task `xmargin.sweep`, lock and queueing lock
+`sweep:<chain>`); the job claims the period (`claim_sweep`) and defers a `poll_shard` of every
+shard that holds a wallet of the chain. An unseen change therefore lasts at most one sweep
+period (plus the time the jobs wait in the queue).
 
 The claim is a conditional upsert of `poll_sweeps.swept_at` (only when older than the
-period), so of several dispatchers ticking at once one sweeps; the shard jobs' queueing locks
-make even a doubled sweep defer each shard once. No periodic task and no lock is involved
-(procrastinate #1495 and #1543 do not apply).
+period), so of several sweep jobs (a cron `xmargin dispatch` beside the workers' dispatcher)
+one sweeps; the shard jobs' queueing locks make even a doubled sweep defer each shard once.
+The sweep job has no retry and is no periodic task (procrastinate #1495 and #1543 do not
+apply): a failed one is deferred again by the next dispatch, its period still unclaimed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from procrastinate import App
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from aggregator.config import LoadedConfig
 from aggregator.store import models as m
@@ -66,6 +68,19 @@ async def shards_with_wallets(database: Database, chain: str, count: int) -> lis
             select(shard).where(m.Wallet.chain == chain).group_by(shard).order_by(shard)
         )
         return [int(index) for index in rows]
+
+
+async def sweep_due(database: Database, chain: str, period: timedelta) -> bool:
+    """Whether `chain`'s last sweep is `period` old, or it never had one (a look only: the
+    sweep job's `claim_sweep` decides).
+
+    May raise: DatabaseUnavailable.
+    """
+    async with database.session() as session:
+        due = await session.scalar(
+            select(m.PollSweep.swept_at <= func.now() - period).where(m.PollSweep.chain == chain)
+        )
+        return due is None or bool(due)
 
 
 async def claim_sweep(database: Database, chain: str, period: timedelta) -> bool:

@@ -2,10 +2,10 @@
 
 Each task finds the worker's `Services` (config, database, adapters; built once per worker by
 `worker.run_worker`) in its job context and calls the service function: `poll_chain`,
-`poll_shard` (one (chain, shard)), `follow_chain` (an EVM head follower), `passes.start_pass` /
-`run_shard` (around `publish_shard`), `Deliverer.deliver_due`, `prune_observations`,
-`publish.reprice` (deferred after a whole-chain or shard poll of a price chain). Every task
-logs one line saying what it did.
+`poll_shard` (one (chain, shard)), `follow_chain` (an EVM head follower), `sweep_chain` (the
+sweeper), `passes.start_pass` / `run_shard` (around `publish_shard`), `Deliverer.deliver_due`,
+`prune_observations`, `publish.reprice` (deferred after a whole-chain or shard poll of a price
+chain). Every task logs one line saying what it did.
 
 Retries (procrastinate #1543): no task has a retry strategy. A failed job ends `failed`, which
 frees its lock at once; the next round defers the same work again. A retry would put the job
@@ -60,10 +60,12 @@ from aggregator.work.locks import (
     REAP,
     REPRICE,
     REPRICE_LOCK,
+    SWEEP,
 )
 from aggregator.work.passes import run_shard, start_pass
 from aggregator.work.reaper import reap_stalled
 from aggregator.work.refresh import defer_shard_poll
+from aggregator.work.sweep import sweep_chain
 
 log = logging.getLogger("xmargin.work")
 
@@ -191,6 +193,17 @@ async def poll_shard(
         await retry_shard_poll(context.app, chain, index, count, attempt)
 
 
+async def sweep(context: JobContext, chain: str) -> None:
+    """The sweeper of one chain (`work.sweep`): when its period has passed (claimed here),
+    a `poll_shard` of every shard holding one of its wallets."""
+    services = services_of(context)
+    if services.config.chains.get(chain) is None:
+        log.warning("sweep %s: no such chain in %s: nothing done", chain, services.config.path)
+        return
+    report = await sweep_chain(context.app, services.database, services.config, chain)
+    log.info("%s (job %d)", report.describe(), _job_id(context))
+
+
 async def follow(context: JobContext, chain: str) -> None:
     """One run of an EVM chain's head follower (`work.follow`)."""
     services = services_of(context)
@@ -284,6 +297,7 @@ def register_tasks(app: App, config: LoadedConfig) -> None:
     app.task(name=POLL, pass_context=True)(poll)
     app.task(name=POLL_SHARD, pass_context=True)(poll_shard)
     app.task(name=FOLLOW, pass_context=True)(follow)
+    app.task(name=SWEEP, pass_context=True)(sweep)
     app.task(name=PUBLISH, pass_context=True)(publish)
     app.task(name=PUBLISH_SHARD, pass_context=True)(publish_shard)
     app.task(name=DELIVER_ALERTS, pass_context=True)(deliver_alerts)

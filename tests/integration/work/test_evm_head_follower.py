@@ -14,17 +14,20 @@ import pytest_asyncio
 from aiohttp import web
 from procrastinate import App
 
+from aggregator.bootstrap import Services
 from aggregator.config import LoadedConfig, load_config
+from aggregator.specs import chain_spec
 from aggregator.store.accounts.users import add_user, link_wallet
 from aggregator.store.database import Database
 from aggregator.work.app import build_app
 from aggregator.work.dispatch import dispatch_round
 from aggregator.work.follow import follow_chain, stored_cursor
-from aggregator.work.locks import POLL_SHARD
+from aggregator.work.locks import POLL_SHARD, SWEEP
 from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine, seed_wallet
+from chains.registry import build_adapter
 from tests.e2e.conftest import write_config
 from tests.fault_rpc_proxy import RpcProxy
-from tests.queue_jobs import empty_queue
+from tests.queue_jobs import empty_queue, run_due_jobs
 
 SHARDS = 4
 WALLETS = [f"0x000000000000000000000000000000000000F00{i}" for i in range(1, 5)]
@@ -69,7 +72,9 @@ async def world() -> AsyncIterator[tuple[str, EvmDeployment]]:
 def _config(tmp_path: Path, url: str, **work: int) -> LoadedConfig:
     path = write_config(tmp_path, {"a": [url]}, service={"publish_shards": SHARDS})
     extra = "".join(f"{key} = {value}\n" for key, value in work.items())
-    path.write_text(path.read_text() + '\n[work]\nround_polls = "activity"\n' + extra)
+    # No periodic dispatcher or reaper: the tests defer and run the jobs themselves.
+    quiet = 'dispatch_cron = ""\nreap_cron = ""\n'
+    path.write_text(path.read_text() + '\n[work]\nround_polls = "activity"\n' + quiet + extra)
     return load_config(path)
 
 
@@ -90,6 +95,15 @@ async def _users(db: Database) -> dict[str, int]:
             await link_wallet(session, user, "a", wallet)
             owners[wallet] = user
     return owners
+
+
+async def _job_states(app: App, task: str) -> list[str]:
+    rows = await app.connector.execute_query_all_async(
+        "SELECT status::text AS status FROM procrastinate_jobs WHERE task_name = %(task)s "
+        "ORDER BY id",
+        task=task,
+    )
+    return [row["status"] for row in rows]
 
 
 async def _shard_jobs(app: App) -> list[tuple[int, int]]:
@@ -180,14 +194,28 @@ async def test_an_activity_round_defers_the_follower_and_sweeps_every_shard_once
 ) -> None:
     owners = await _users(db)
     config = _config(tmp_path, world[0], sweep_seconds=3600)
+    shards = sorted({user % SHARDS for user in owners.values()})
 
     first = await dispatch_round(app, config, db)
     again = await dispatch_round(app, config, db)
+    assert "follow:a" in first.deferred and "sweep:a" in first.deferred
+    # Both still wait in the queue: the second round defers neither again.
+    assert {"follow:a", "sweep:a"} <= set(again.still_queued)
+    assert await _shard_jobs(app) == []  # the sweep job defers the shard polls
 
-    shards = sorted({user % SHARDS for user in owners.values()})
-    assert "follow:a" in first.deferred
+    # A real worker runs them: the follower, the sweep, and the polls the sweep deferred.
+    adapter = build_adapter(chain_spec(config, "a"))
+    try:
+        await run_due_jobs(app, Services(config=config, database=db, adapters={"a": adapter}))
+    finally:
+        await adapter.aclose()
     assert sorted(await _shard_jobs(app)) == [(index, SHARDS) for index in shards]
-    assert "follow:a" in again.still_queued  # the follower job still waits
-    # The period has not passed: the second round sweeps nothing (no shard job even tried).
-    assert not any(lock.startswith("poll:a:") for lock in [*again.deferred, *again.still_queued])
+    assert await _job_states(app, SWEEP) == ["succeeded"]
+
+    # The period has not passed: the next round defers no sweep and no shard poll.
+    later = await dispatch_round(app, config, db)
+    assert "follow:a" in later.deferred
+    assert not any(
+        lock.startswith(("poll:a:", "sweep:")) for lock in [*later.deferred, *later.still_queued]
+    )
     assert len(await _shard_jobs(app)) == len(shards)
