@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import time
 
 import psycopg
 from procrastinate import App, signals
@@ -55,6 +56,7 @@ async def run_worker(config: LoadedConfig, concurrency: int) -> None:
         while True:
             app = build_app(services.database.url, config, max_connections=concurrency + 4)
             reason = "the worker stopped by itself (a side task failed)"
+            started = time.monotonic()
             try:
                 async with app.open_async(), solana_watchers(app, services.database, config):
                     if await _run_until_signalled(app, services, config, concurrency):
@@ -62,6 +64,8 @@ async def run_worker(config: LoadedConfig, concurrency: int) -> None:
             except QUEUE_UNREACHABLE as exc:
                 detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
                 reason = f"{type(exc).__name__}: {detail}"
+            if time.monotonic() - started > RECONNECT_MAX_SECONDS:
+                delay = 1.0  # it ran a good while: a new outage starts the backoff afresh
             log.warning("queue database unreachable (%s): reconnecting in %.0f s", reason, delay)
             if await _stopped_within(delay):
                 log.info("worker stopped while waiting for the queue database")
