@@ -110,6 +110,19 @@ def venue_statuses_changed(recorded: Any, new: StatusRecord) -> bool:
     return sorted(tuple(str(x or "") for x in v) for v in recorded) != now
 
 
+def _venue_statuses(venues: Any) -> list[list[str | None]]:
+    """[venue, account, subaccount, status] of each venue line of a stored document, as
+    `_LAST_RECORDED` reads them from a history row (`->>`: text, JSON spelling for others)."""
+    if not isinstance(venues, list):
+        return []
+
+    def text_of(value: Any) -> str | None:
+        return value if isinstance(value, str) or value is None else json.dumps(value)
+
+    keys = ("venue", "account", "subaccount", "status")
+    return [[text_of(v.get(k)) for k in keys] for v in venues if isinstance(v, dict)]
+
+
 def _values(record: StatusRecord, seq: int) -> dict[str, Any]:
     return {
         "user_id": record.user_id,
@@ -175,7 +188,8 @@ _STORED = """
            weighted_collateral_init_usd, weighted_collateral_maint_usd,
            requirement_init_usd, requirement_maint_usd, health_init_usd, health_maint_usd,
            free_collateral_usd, inputs ->> 'digest' AS digest, inputs ->> 'heads' AS heads,
-           as_of, document -> 'venues' AS venues
+           as_of, document -> 'venues' AS venues,
+           updated_at AS recorded_at, changed_at = updated_at AS recorded
     FROM margin_status WHERE user_id = ANY(:user_ids)
 """
 _STORED_LOCKED = text(_STORED + " FOR UPDATE").bindparams(
@@ -483,10 +497,16 @@ async def write_statuses(
     seqs = {user_id: (stored[user_id].seq if user_id in stored else 0) + 1 for user_id in user_ids}
     # Compare with the last *recorded* state, not the last published one: slow drift still
     # produces a change once it adds up, so subscribers are never further off than the threshold.
-    recorded = await session.execute(_LAST_RECORDED, {"user_ids": user_ids})
-    rows = recorded.all()
+    # A stored row written as a material change (`recorded`) is that state: its history row is
+    # a copy of it. Only the others need their last history row read.
+    latest = [stored[u] for u in user_ids if u in stored and stored[u].recorded]
+    unread = [u for u in user_ids if u not in stored or not stored[u].recorded]
+    rows = (await session.execute(_LAST_RECORDED, {"user_ids": unread})).all() if unread else []
     previous = {row.user_id: _summary_record(row) for row in rows}
     venues_then = {row.user_id: row.venue_statuses for row in rows}
+    for row in latest:
+        previous[row.user_id] = _summary_record(row)
+        venues_then[row.user_id] = _venue_statuses(row.venues)
     changed = [
         record
         for record in statuses
