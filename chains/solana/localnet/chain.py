@@ -4,8 +4,9 @@ Token mints and accounts are created by the real SPL Token / Token-2022 and Asso
 Account programs (LiteSVM ships them) through signed transactions. Oracle and protocol accounts
 (Pyth PriceUpdateV2, Drift User/SpotMarket/PerpMarket, Kamino Obligation/Reserve, MarginFi
 Account/Bank) are written with their real layouts and owner programs via `set_raw_account`
-(the venues' writers are in `venue_accounts`), since those programs are not loaded. Drift markets and MarginFi banks can name the oracle account they
-price from, and Kamino reserves hold their own market price, as the venues' accounts do.
+(the venues' writers are in `venue_accounts`), since those programs are not loaded. Drift
+markets and MarginFi banks can name the oracle account they price from, and Kamino reserves
+hold their own market price, as the venues' accounts do.
 """
 
 from __future__ import annotations
