@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aggregator.config import LoadedConfig
 from aggregator.publish.inputs import ShardInputs, read_market, read_shard
@@ -191,7 +191,7 @@ async def publish(
 
     May raise: DatabaseUnavailable.
     """
-    as_of = as_of or datetime.now(UTC)
+    as_of = as_of or await database.now()  # one clock for every process (`superseded`)
     market = await read_market(database, config, as_of)
     # Stored first, on its own: shards in other processes then find the row committed rather
     # than wait on one another's uncommitted insert. (A pass that dies leaves it unreferenced;

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, Text, bindparam, select, text
@@ -112,7 +112,7 @@ async def reprice(
 
     May raise: DatabaseUnavailable.
     """
-    as_of = as_of or datetime.now(UTC)
+    as_of = as_of or await database.now()  # one clock for every process (`superseded`)
     market = await read_market(database, config, as_of)
     async with database.session() as session:
         before = await last_market_prices(session)

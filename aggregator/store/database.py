@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -261,6 +261,16 @@ class Database:
         """
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def now(self) -> datetime:
+        """The database server's clock (`clock_timestamp()`): the one clock every process of a
+        deployment shares, so valuations made on different machines order by it.
+
+        May raise: DatabaseUnavailable.
+        """
+        async with self.engine.connect() as conn:
+            moment: datetime = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+            return moment.astimezone(UTC)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

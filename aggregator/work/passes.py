@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from procrastinate import App
@@ -64,7 +63,7 @@ async def start_pass(
 
     May raise: DatabaseUnavailable.
     """
-    market = await read_market(database, config, datetime.now(UTC))
+    market = await read_market(database, config, await database.now())
     async with database.session() as session:
         market_id = await record_market(session, market.digest, market.as_of, market.to_document())
         orphaned: list[JSONValue] = [*sorted(await orphaned_head_ids(session))]
