@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest_asyncio
@@ -30,6 +29,7 @@ from chains.evm.devnet import AnvilNode, EvmDeployment, deploy_demo_world, mine,
 from chains.evm.devnet import set_price as set_feed_answer
 from chains.registry import build_adapter
 from tests.e2e.conftest import write_config
+from tests.reprice_checks import assert_only_the_eth_holder_repriced
 
 ETH_HOLDER = "0x00000000000000000000000000000000000E7401"
 USDC_HOLDER = "0x00000000000000000000000000000000000Da401"
@@ -103,17 +103,10 @@ async def test_a_price_change_on_the_local_oracle_revalues_only_exposed_users(
     assert report.users == 1 and report.written == 1, report.describe()
     # From stored observations: no new head read, no balance stored.
     assert (await _rows(db, m.ChainHead), await _rows(db, m.Balance)) == (heads, balances)
-    async with db.session() as session:
-        eth_after = await get_status(session, eth_user)
-        usdc_after = await get_status(session, usdc_user)
-    assert eth_after is not None and usdc_after is not None
-    assert eth_after.seq == eth_before.seq + 1
-    # 2 ETH at +300 USD each (the collateral value is unweighted).
-    moved = eth_after.document["collateral_value"]
-    assert Decimal(moved) - Decimal(eth_before.document["collateral_value"]) == Decimal(600)
-    # The USDC holder's row is untouched: same version, same instant, same numbers.
-    assert usdc_after.seq == usdc_before.seq
-    assert usdc_after.as_of == usdc_before.as_of
+    eth_after, usdc_after = await assert_only_the_eth_holder_repriced(
+        db, eth_user, usdc_user, eth_before, usdc_before
+    )
+    # The USDC holder's row is untouched: same numbers too.
     assert usdc_after.equity_usd == usdc_before.equity_usd
     # The late pass valued the ETH holder at the old price, later than the repricing wrote
     # the new one: it does not put the old price back.

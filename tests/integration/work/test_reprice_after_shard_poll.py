@@ -8,7 +8,6 @@ holder's is left as it was."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest_asyncio
@@ -30,6 +29,7 @@ from chains.evm.devnet import set_price as set_feed_answer
 from chains.registry import build_adapter
 from tests.e2e.conftest import write_config
 from tests.queue_jobs import empty_queue, run_due_jobs
+from tests.reprice_checks import assert_only_the_eth_holder_repriced
 
 SHARDS = 2
 ETH_HOLDER = "0x00000000000000000000000000000000000E7501"
@@ -95,13 +95,4 @@ async def test_a_shard_poll_that_reads_a_moved_price_defers_a_repricing_of_the_e
         await set_feed_answer(anvil.url, deployment, "ETH", 3_000_00000000)
 
     assert jobs == [(POLL_SHARD, "succeeded"), (REPRICE, "succeeded")], jobs
-    async with db.session() as session:
-        eth_after = await get_status(session, eth_user)
-        usdc_after = await get_status(session, usdc_user)
-    assert eth_after is not None and usdc_after is not None
-    assert eth_after.seq == eth_before.seq + 1
-    # 2 ETH at +300 USD each (the collateral value is unweighted), from the stored lines.
-    moved = eth_after.document["collateral_value"]
-    assert Decimal(moved) - Decimal(eth_before.document["collateral_value"]) == Decimal(600)
-    # The USDC holder holds nothing whose price moved: not revalued.
-    assert (usdc_after.seq, usdc_after.as_of) == (usdc_before.seq, usdc_before.as_of)
+    await assert_only_the_eth_holder_repriced(db, eth_user, usdc_user, eth_before, usdc_before)
